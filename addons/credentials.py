@@ -1,0 +1,130 @@
+"""Credentials: point the request at the provider and give it the provider's headers.
+
+Hook: `request`, after translate set the path. Sets scheme, host and port; drops whatever
+auth the client sent (SDKs insist on some key, and it must never reach a provider); adds the
+provider's plain custom headers; and arranges its secrets: the API key header and the secret
+headers.
+
+Secret values never enter the flow. The flow carries a redacted marker, and the real values
+sit in the flow's `Exchange.wire_headers`, which the upstream layer (`addons/upstream.py`)
+swaps in on a copy of the request at the moment it is written to the provider. So mitmweb,
+`mitmdump -w`, intercepts and every later addon only ever see the marker. A replayed flow
+(from mitmweb or a saved file) does not pass through that layer, so its secrets are set on
+the request itself and redacted again as soon as the answer's headers arrive.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Coroutine
+from typing import Any
+
+from mitmproxy import http
+
+from ..config.auth import ANTHROPIC_VERSION, MissingKeyError, ProviderHeaders
+from ..config.model import ProviderConfig
+from ..config.secrets import SecretError
+from .answers import answer_error
+from .state import Gateway, info
+
+logger = logging.getLogger(__name__)
+
+REDACTED = "[redacted by mitmllm]"
+
+# Client headers that identify the client's own account somewhere; never forwarded.
+CLIENT_AUTH_HEADERS = ("authorization", "x-api-key", "api-key", "openai-organization",
+                       "openai-project", "proxy-authorization", "cookie")
+
+
+def drop_client_auth(request: http.Request, keep_anthropic_version: bool) -> None:
+    for name in CLIENT_AUTH_HEADERS:
+        request.headers.pop(name, None)
+    if not keep_anthropic_version:
+        request.headers.pop("anthropic-version", None)
+        request.headers.pop("anthropic-beta", None)
+
+
+def point_at(request: http.Request, provider: ProviderConfig) -> None:
+    request.scheme = provider.protocol
+    request.port = provider.effective_port
+    request.host = provider.host
+    default_port = 443 if provider.protocol == "https" else 80
+    request.host_header = (provider.host if provider.effective_port == default_port
+                           else f"{provider.host}:{provider.effective_port}")
+
+
+class Credentials:
+    def __init__(self, gateway: Gateway):
+        self.gateway = gateway
+
+    def request(self, flow: http.HTTPFlow) -> Coroutine[Any, Any, None] | None:
+        if flow.response or flow.error or not flow.live:
+            return None
+        exchange = self.gateway.peek_exchange(flow)
+        provider = exchange.provider if exchange else None
+        if provider is None and flow.is_replay == "request":
+            provider = self.gateway.config.provider(info(flow).get("provider", ""))
+        if provider is None:
+            return None  # a local model or a gateway answer: nothing to authenticate
+        cached = self.gateway.secret_cache.cached(provider)
+        if cached is not None:
+            self._apply(flow, provider, cached)
+            return None
+        return self._resolve_and_apply(flow, provider)
+
+    async def _resolve_and_apply(self, flow: http.HTTPFlow, provider: ProviderConfig) -> None:
+        try:
+            headers = await asyncio.to_thread(self.gateway.secret_cache.headers, provider)
+        except MissingKeyError as exc:
+            answer_error(flow, 401, str(exc), code="missing_provider_key",
+                         error_type="authentication_error")
+            return
+        except SecretError as exc:
+            logger.error("provider %s: %s", provider.name, exc)
+            answer_error(flow, 503, f"Cannot read the secrets of provider '{provider.name}': "
+                         f"{exc}", code="keychain_unavailable")
+            return
+        self._apply(flow, provider, headers)
+
+    def _apply(self, flow: http.HTTPFlow, provider: ProviderConfig,
+               headers: ProviderHeaders) -> None:
+        request = flow.request
+        meta = info(flow)
+        client_version = request.headers.get("anthropic-version")
+        keeps_version = meta.get("client_format") == "anthropic" and provider.format == \
+            "anthropic"
+        drop_client_auth(request, keep_anthropic_version=keeps_version)
+        point_at(request, provider)
+        for name, value in headers.plain.items():
+            if name.lower() == "anthropic-version" and keeps_version and client_version:
+                continue  # an Anthropic client's own version wins (DESIGN.md, secrets)
+            request.headers[name] = value
+        if provider.format == "anthropic" and "anthropic-version" not in request.headers:
+            request.headers["anthropic-version"] = ANTHROPIC_VERSION
+        if flow.is_replay == "request":
+            request.headers.update(headers.secret)
+            return
+        exchange = self.gateway.exchange(flow)
+        exchange.wire_headers = dict(headers.secret)
+        for name in headers.secret:
+            request.headers[name] = REDACTED
+
+    def responseheaders(self, flow: http.HTTPFlow) -> None:
+        self._redact_replayed(flow)
+
+    def error(self, flow: http.HTTPFlow) -> None:
+        self._redact_replayed(flow)
+
+    def _redact_replayed(self, flow: http.HTTPFlow) -> None:
+        if flow.is_replay != "request":
+            return
+        provider = self.gateway.config.provider(info(flow).get("provider", ""))
+        if provider is None:
+            return
+        cached = self.gateway.secret_cache.cached(provider)
+        names = list(cached.secret) if cached else []
+        names += ["authorization", "x-api-key", *provider.secret_headers]
+        for name in names:
+            if name in flow.request.headers:
+                flow.request.headers[name] = REDACTED

@@ -1,0 +1,147 @@
+"""Ingress: classify each inbound request, check it, and parse its JSON body once.
+
+Hooks: `requestheaders` classifies the path (also accepted without `/v1`) into a `Kind` and
+the client's API format, checks the listen token and the declared body size; `request`
+parses the JSON body into the flow's `Exchange`. Anything malformed is answered here, in
+the client's own error format: 400 bad JSON, 401 missing token, 404 unknown endpoint,
+405 wrong method, 413 too large.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from typing import Any
+
+from mitmproxy import http
+
+from .answers import answer_error, is_answered
+from .state import Gateway, Kind, info
+
+# (path without /v1, method) -> kind, client format
+_ENDPOINTS: dict[str, tuple[str, Kind, str]] = {
+    "/chat/completions": ("POST", "chat", "openai"),
+    "/messages": ("POST", "messages", "anthropic"),
+    "/messages/count_tokens": ("POST", "count_tokens", "anthropic"),
+    "/responses": ("POST", "responses", "responses"),
+    "/models": ("GET", "models", "openai"),
+    "/health": ("GET", "health", "openai"),
+    "/admin/providers": ("GET", "admin", "openai"),
+}
+MODEL_KINDS: frozenset[Kind] = frozenset({"chat", "messages", "responses", "count_tokens"})
+
+
+def normalize_path(path: str) -> str:
+    """`/v1/chat/completions?x=1` and `/chat/completions/` both read `/chat/completions`."""
+    path = path.split("?", 1)[0].split("#", 1)[0].rstrip("/") or "/"
+    if path == "/v1" or path.startswith("/v1/"):
+        path = path[3:] or "/"
+    return path
+
+
+def classify(method: str, path: str) -> tuple[Kind, str, str | None]:
+    """Kind, client format, and the allowed method when `method` is the wrong one."""
+    normalized = normalize_path(path)
+    if normalized.startswith("/models/") and len(normalized) > len("/models/"):
+        return ("model", "openai", None if method == "GET" else "GET")
+    endpoint = _ENDPOINTS.get(normalized)
+    if endpoint is None:
+        fmt = "anthropic" if normalized.startswith("/messages") else "openai"
+        return ("unknown", fmt, None)
+    allowed, kind, fmt = endpoint
+    return (kind, fmt, None if method == allowed else allowed)
+
+
+class Ingress:
+    def __init__(self, gateway: Gateway):
+        self.gateway = gateway
+
+    def requestheaders(self, flow: http.HTTPFlow) -> None:
+        if is_answered(flow):
+            return
+        request = flow.request
+        kind, fmt, allowed = classify(request.method, request.path)
+        if kind == "models" and "anthropic-version" in request.headers:
+            fmt = "anthropic"  # the Anthropic SDK's models.list() wants its own shape
+        meta = info(flow)
+        meta["kind"] = kind
+        meta["client_format"] = fmt
+        if kind == "unknown":
+            answer_error(flow, 404, f"Unknown endpoint {request.method} {request.path}. "
+                         "mitmllm serves /v1/chat/completions, /v1/messages, /v1/responses, "
+                         "/v1/models, /health and /admin/providers.", code="unknown_url")
+            return
+        if allowed is not None:
+            answer_error(flow, 405, f"{request.path} accepts {allowed}, not {request.method}",
+                         code="method_not_allowed")
+            flow.response.headers["allow"] = allowed  # type: ignore[union-attr]
+            return
+        if kind != "health" and not self._authorized(request):
+            answer_error(flow, 401, "This mitmllm requires its listen token: send it as "
+                         "`Authorization: Bearer TOKEN` or `x-api-key: TOKEN`.",
+                         code="invalid_api_key", error_type="authentication_error")
+            return
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > self._max_body():
+            self._too_large(flow)
+
+    def request(self, flow: http.HTTPFlow) -> None:
+        if is_answered(flow):
+            return
+        meta = info(flow)
+        if meta.get("kind") not in MODEL_KINDS:
+            return
+        content = flow.request.raw_content or b""
+        if len(content) > self._max_body():
+            self._too_large(flow)
+            return
+        body = self._parse(flow, content)
+        if body is not None:
+            self.gateway.exchange(flow).body = body
+            meta["model"] = body["model"]
+            meta["stream"] = body.get("stream") is True
+
+    def _parse(self, flow: http.HTTPFlow, content: bytes) -> dict[str, Any] | None:
+        if flow.request.headers.get("content-encoding", "identity") not in ("identity", ""):
+            try:
+                content = flow.request.get_content(strict=True) or b""
+            except ValueError:
+                answer_error(flow, 400, "The request body's content-encoding cannot be decoded.")
+                return None
+        try:
+            body = json.loads(content)
+        except (ValueError, UnicodeDecodeError) as exc:
+            answer_error(flow, 400, f"The request body is not valid JSON: {exc}",
+                         code="invalid_json")
+            return None
+        if not isinstance(body, dict):
+            answer_error(flow, 400, "The request body must be a JSON object.",
+                         code="invalid_json")
+            return None
+        model = body.get("model")
+        if not isinstance(model, str) or not model.strip():
+            answer_error(flow, 400, "The request needs a `model` (a non-empty string); "
+                         "GET /v1/models lists the available ones.", param="model",
+                         code="missing_model")
+            return None
+        return body
+
+    def _authorized(self, request: http.Request) -> bool:
+        token = self.gateway.config.listen.token
+        if not token:
+            return True
+        offered = request.headers.get("x-api-key", "")
+        authorization = request.headers.get("authorization", "")
+        if authorization[:7].lower() == "bearer ":
+            bearer = authorization[7:].strip()
+            if hmac.compare_digest(bearer.encode(), token.encode()):
+                return True
+        return bool(offered) and hmac.compare_digest(offered.encode(), token.encode())
+
+    def _max_body(self) -> int:
+        return int(self.gateway.config.listen.max_body_mb * 1024 * 1024)
+
+    def _too_large(self, flow: http.HTTPFlow) -> None:
+        limit = self.gateway.config.listen.max_body_mb
+        answer_error(flow, 413, f"The request body is larger than listen.max_body_mb "
+                     f"({limit:g} MB).", code="request_too_large")

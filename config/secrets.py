@@ -1,0 +1,146 @@
+"""Provider secrets in the OS keychain, with environment fallbacks.
+
+Keychain layout (Python `keyring`, service `mitmllm`): the API key under the account `NAME`,
+a secret header under `NAME:HEADER`. When the keychain has no entry, the API key is read
+from `MITMLLM_KEY_<NAME>`, then from the preset's conventional variable (`OPENAI_API_KEY`,
+...); a secret header from `MITMLLM_KEY_<NAME>_<HEADER>`.
+
+Every call here may block (D-Bus, Keychain Services): addons call it off the event loop.
+Messages never contain a secret value.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import keyring
+import keyring.errors
+
+from .model import ProviderConfig, env_key_name
+from .presets import PRESETS
+
+SERVICE = "mitmllm"
+
+NO_KEYRING_HELP = (
+    "no system keychain is available to Python's keyring. On Linux install and unlock a "
+    "Secret Service (e.g. `sudo apt install gnome-keyring` inside a desktop session, or "
+    "KWallet); on macOS and Windows the system keychain works out of the box. Or set the "
+    "key in the environment instead: {env}."
+)
+
+
+class SecretError(Exception):
+    """The keychain could not be used; the message says how to fix it."""
+
+
+@dataclass(frozen=True, slots=True)
+class SecretSource:
+    value: str
+    origin: str  # "keychain" or the environment variable's name, for `providers list`
+
+
+def api_key_account(provider_name: str) -> str:
+    return provider_name
+
+
+def header_account(provider_name: str, header: str) -> str:
+    return f"{provider_name}:{header}"
+
+
+def env_header_name(provider_name: str, header: str) -> str:
+    return env_key_name(provider_name) + "_" + re.sub(r"[^A-Za-z0-9]", "_", header).upper()
+
+
+class Secrets:
+    """Reads and writes one service's entries; `environ` is injectable for tests."""
+
+    def __init__(self, service: str = SERVICE, environ: Mapping[str, str] | None = None):
+        self.service = service
+        self.environ = os.environ if environ is None else environ
+
+    def api_key(self, provider: ProviderConfig) -> SecretSource | None:
+        preset = PRESETS.get(provider.preset)
+        variables = (env_key_name(provider.name), preset.env_var if preset else None)
+        return self._lookup(api_key_account(provider.name), variables)
+
+    def header(self, provider: ProviderConfig, header: str) -> SecretSource | None:
+        return self._lookup(header_account(provider.name, header),
+                            (env_header_name(provider.name, header),))
+
+    def _lookup(self, account: str, variables: tuple[str | None, ...]) -> SecretSource | None:
+        """The keychain entry, else the first variable set. A broken keychain only matters
+        when the environment has nothing either."""
+        problem: SecretError | None = None
+        try:
+            found = self._keychain(account)
+        except SecretError as exc:
+            found, problem = None, exc
+        if found is not None:
+            return SecretSource(found, "keychain")
+        for variable in variables:
+            if variable and self.environ.get(variable):
+                return SecretSource(self.environ[variable], variable)
+        if problem is not None:
+            raise problem
+        return None
+
+    def missing_key_help(self, provider: ProviderConfig) -> str:
+        preset = PRESETS.get(provider.preset)
+        names = [env_key_name(provider.name)] + ([preset.env_var] if preset and
+                                                 preset.env_var else [])
+        return (f"no API key for provider '{provider.name}': run `mitmllm providers set-key "
+                f"{provider.name}` or set {' or '.join(names)}")
+
+    def set(self, account: str, value: str) -> None:
+        try:
+            keyring.set_password(self.service, account, value)
+        except keyring.errors.NoKeyringError as exc:
+            raise SecretError(NO_KEYRING_HELP.format(env="MITMLLM_KEY_<NAME>")) from exc
+        except keyring.errors.KeyringError as exc:
+            raise SecretError(f"the keychain refused to store the secret: {_reason(exc)}") from exc
+
+    def delete(self, account: str) -> bool:
+        """Remove an entry; False if there was none."""
+        try:
+            keyring.delete_password(self.service, account)
+        except keyring.errors.PasswordDeleteError:
+            return False
+        except keyring.errors.NoKeyringError as exc:
+            raise SecretError(NO_KEYRING_HELP.format(env="MITMLLM_KEY_<NAME>")) from exc
+        except keyring.errors.KeyringError as exc:
+            raise SecretError(f"the keychain refused to delete the secret: {_reason(exc)}") \
+                from exc
+        return True
+
+    def delete_provider(self, provider: ProviderConfig) -> list[str]:
+        """Remove the provider's key and secret headers; the accounts actually removed."""
+        accounts = [api_key_account(provider.name)] + [
+            header_account(provider.name, h) for h in provider.secret_headers]
+        return [account for account in accounts if self.delete(account)]
+
+    def get_raw(self, account: str) -> str | None:
+        return self._keychain(account, strict=True)
+
+    def _keychain(self, account: str, *, strict: bool = False) -> str | None:
+        try:
+            return keyring.get_password(self.service, account)
+        except keyring.errors.NoKeyringError as exc:
+            # Reading falls back to the environment; only writes insist on a keychain.
+            if strict:
+                raise SecretError(NO_KEYRING_HELP.format(env="MITMLLM_KEY_<NAME>")) from exc
+            return None
+        except keyring.errors.KeyringError as exc:
+            raise SecretError(f"the keychain could not be read: {_reason(exc)}") from exc
+
+
+def keychain_backend_name() -> str:
+    backend = keyring.get_keyring()
+    return f"{type(backend).__module__}.{type(backend).__name__}"
+
+
+def _reason(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text or type(exc).__name__

@@ -1,0 +1,212 @@
+"""Where the config file lives, reading it, and rewriting it atomically with its comments.
+
+Reads use PyYAML (plain data, line-numbered syntax errors). Edits use ruamel.yaml's
+round-trip mode so a user's comments and ordering survive `mitmllm providers add`. Every
+write goes to a temporary file in the same folder, is flushed to disk, given mode 0600 and
+renamed over the old file: a crash leaves either the old or the new file, never half of one.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import sys
+import tempfile
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import yaml
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+
+from .model import GatewayConfig
+from .schema import PROVIDER_FIELDS, ConfigError, parse_config, parse_provider
+
+DEFAULT_CONFIG_TEXT = """\
+# mitmllm configuration. Reference: the README, section "Configuration".
+# Secrets never go here: `mitmllm providers set-key NAME` stores them in the OS keychain.
+listen:
+  host: 127.0.0.1
+  port: 1337
+  token: null        # required when host is not loopback
+  max_body_mb: 32
+providers: []
+# Example (or: mitmllm providers add ollama --preset custom --protocol http \\
+#                --host localhost --port 11434 --auth none):
+#  - name: ollama
+#    preset: custom
+#    host: localhost
+#    protocol: http
+#    port: 11434
+#    base_path: /v1
+#    format: openai
+#    auth: none
+local:
+  enabled: true
+  model_dirs: []     # folders holding MLX models, scanned with the Hugging Face cache
+  max_loaded: 1
+"""
+
+
+def user_config_dir() -> Path:
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Application Support" / "mitmllm"
+    if os.name == "nt":
+        return Path(os.environ.get("APPDATA", Path.home() / "AppData" / "Roaming")) / "mitmllm"
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "mitmllm"
+
+
+def config_path(explicit: str | os.PathLike[str] | None = None) -> Path:
+    """`--config`, else `$MITMLLM_CONFIG`, else the user config dir."""
+    if explicit:
+        return Path(explicit).expanduser()
+    if env := os.environ.get("MITMLLM_CONFIG"):
+        return Path(env).expanduser()
+    return user_config_dir() / "config.yaml"
+
+
+def load_config(path: Path) -> GatewayConfig:
+    """The validated config; a missing file is the default config."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return GatewayConfig(path=path)
+    except OSError as exc:
+        raise ConfigError(f"cannot read: {exc.strerror}", path=path) from exc
+    return parse_text(text, path)
+
+
+def parse_text(text: str, path: Path | None = None) -> GatewayConfig:
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"{where}invalid YAML: {problem}", path=path) from exc
+    return parse_config(data, path)
+
+
+def write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            if hasattr(os, "fchmod"):  # not on Windows, where the ACL of the folder applies
+                os.fchmod(handle.fileno(), 0o600)
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def ensure_config_file(path: Path) -> bool:
+    """Create the commented default file if there is none; True if it was created."""
+    if path.exists():
+        return False
+    write_atomic(path, DEFAULT_CONFIG_TEXT)
+    return True
+
+
+class ConfigDocument:
+    """An editable, comment-preserving view of the config file."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._yaml = YAML(typ="rt")
+        self._yaml.indent(mapping=2, sequence=4, offset=2)
+        self._yaml.preserve_quotes = True
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            text = DEFAULT_CONFIG_TEXT
+        parse_text(text, path)  # refuse to edit a file that is already invalid
+        data = self._yaml.load(text)
+        self.data: CommentedMap = data if isinstance(data, CommentedMap) else CommentedMap()
+        if not isinstance(self.data.get("providers"), CommentedSeq):
+            self.data["providers"] = CommentedSeq()
+
+    @property
+    def providers(self) -> CommentedSeq:
+        providers = self.data["providers"]
+        assert isinstance(providers, CommentedSeq)
+        return providers
+
+    def find(self, name: str) -> tuple[int, CommentedMap]:
+        config = self.validated()
+        provider = config.provider(name)
+        if provider is None:
+            known = ", ".join(p.name for p in config.providers) or "none configured"
+            raise ConfigError(f"no provider named '{name}' (known: {known})", path=self.path)
+        for index, entry in enumerate(self.providers):
+            if entry.get("name") == provider.name:
+                return index, entry
+        raise AssertionError("validated provider missing from the document")
+
+    def add_provider(self, fields: Mapping[str, Any]) -> None:
+        parse_provider(dict(fields), path=self.path, index=len(self.providers))
+        entry = CommentedMap()
+        for key in PROVIDER_FIELDS:  # a stable, readable field order
+            if key in fields:
+                entry[key] = _plain(fields[key])
+        self.providers.append(entry)
+        self.validated()
+
+    def update_provider(self, name: str, changes: Mapping[str, Any]) -> str:
+        """Apply changes (a value of None removes the field); returns the provider's name."""
+        _, entry = self.find(name)
+        for key, value in changes.items():
+            if value is None:
+                entry.pop(key, None)
+            else:
+                entry[key] = _plain(value)
+        self.validated()
+        return str(entry["name"])
+
+    def remove_provider(self, name: str) -> str:
+        index, entry = self.find(name)
+        del self.providers[index]
+        return str(entry["name"])
+
+    def validated(self) -> GatewayConfig:
+        return parse_text(self.dump(), self.path)
+
+    def dump(self) -> str:
+        buffer = io.StringIO()
+        self._yaml.dump(self.data, buffer)
+        return buffer.getvalue()
+
+    def save(self) -> GatewayConfig:
+        config = self.validated()
+        write_atomic(self.path, self.dump())
+        return config
+
+
+def _plain(value: Any) -> Any:
+    """ruamel needs its own containers to lay out nested values in block style."""
+    if isinstance(value, Mapping):
+        mapped = CommentedMap()
+        for key, item in value.items():
+            mapped[key] = _plain(item)
+        return mapped
+    if isinstance(value, list | tuple):
+        seq = CommentedSeq()
+        seq.extend(_plain(item) for item in value)
+        return seq
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+@contextmanager
+def editing(path: Path) -> Iterator[ConfigDocument]:
+    """Edit the file and save it atomically when the block ends without an error."""
+    document = ConfigDocument(path)
+    yield document
+    document.save()

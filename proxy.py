@@ -1,0 +1,92 @@
+"""Starting mitmproxy with the mitmllm pipeline: `mitmllm run` (headless) and `mitmllm web`.
+
+`run` builds a bare `Master` with only the addons a reverse proxy needs (PLATFORM.md: the
+~36 default addons of mitmdump cost 40 % of the CPU per request), then the pipeline. `web`
+uses mitmweb's `WebMaster` with all its addons, so everything mitmweb offers works.
+
+Both listen in reverse mode on the listen address with `connection_strategy=lazy`: the
+reverse target is a placeholder, since every request is re-pointed by the pipeline.
+SIGINT and SIGTERM stop the master cleanly (listen sockets closed, tasks cancelled).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from dataclasses import dataclass
+from pathlib import Path
+
+from mitmproxy import options
+from mitmproxy.addons import core, errorcheck, next_layer, proxyserver, tlsconfig
+from mitmproxy.master import Master
+
+from .addons import pipeline
+from .addons.state import Gateway
+from .config.secrets import Secrets
+
+logger = logging.getLogger(__name__)
+
+# Where the reverse proxy would go if no addon re-pointed a request; none reaches it.
+PLACEHOLDER_TARGET = "http://127.0.0.1:9"
+
+
+@dataclass(frozen=True, slots=True)
+class ListenSpec:
+    host: str
+    port: int
+    config: Path
+    web_port: int | None = None  # set for `mitmllm web`
+    web_host: str = "127.0.0.1"
+    web_password: str | None = None
+    verbose: bool = False
+
+
+def proxy_options(spec: ListenSpec) -> dict[str, object]:
+    return {
+        "mode": [f"reverse:{PLACEHOLDER_TARGET}@{spec.port}"],
+        "listen_host": spec.host,
+        "connection_strategy": "lazy",
+        # mitmllm's answers are made for API clients, not browsers: no mitm.it, no proxy
+        # auth prompt, and no interception of the provider's TLS (that is upstream).
+        "termlog_verbosity": "debug" if spec.verbose else "info",
+    }
+
+
+def _install_signals(master: Master) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, master.shutdown)
+        except (NotImplementedError, RuntimeError):  # Windows
+            signal.signal(sig, lambda *_: master.shutdown())
+
+
+async def run_headless(spec: ListenSpec, secrets: Secrets | None = None) -> int:
+    opts = options.Options()
+    master = Master(opts, with_termlog=True)
+    master.addons.add(core.Core(), proxyserver.Proxyserver())
+    opts.update_defer(mitmllm_config=str(spec.config))
+    master.addons.add(*pipeline(Gateway(secrets)))
+    master.addons.add(next_layer.NextLayer(), tlsconfig.TlsConfig(), errorcheck.ErrorCheck())
+    opts.update(**proxy_options(spec))
+    _install_signals(master)
+    await master.run()
+    return 0
+
+
+async def run_web(spec: ListenSpec, secrets: Secrets | None = None) -> int:
+    from mitmproxy.tools.web.master import WebMaster
+
+    opts = options.Options()
+    master = WebMaster(opts, with_termlog=True)
+    opts.update_defer(mitmllm_config=str(spec.config))
+    master.addons.add(*pipeline(Gateway(secrets)))
+    web: dict[str, object] = {"web_port": spec.web_port or 8081, "web_host": spec.web_host,
+                              "web_open_browser": False}
+    if spec.web_password:
+        web["web_password"] = spec.web_password
+    opts.update(**proxy_options(spec), **web)
+    _install_signals(master)
+    await master.run()
+    return 0

@@ -1,0 +1,350 @@
+"""OpenAI Chat answers -> Anthropic Messages answers, for Anthropic-format clients.
+
+`chat_response_to_anthropic` turns a whole `chat.completion` into a Message: thinking, text,
+then tool_use blocks (CONFORMANCE.md section 7.3, vectors nonstream_16 and nonstream_17).
+
+`ChatToAnthropicStream` turns the hub's `chat.completion.chunk` events into the Anthropic
+event grammar (CONFORMANCE.md section 10.3, vectors stream_39 ... stream_41):
+`message_start`, then per content block `content_block_start`, deltas, `content_block_stop`,
+then one `message_delta` and `message_stop`; an upstream error frame becomes `event: error`.
+
+Both share the stop-reason table (section 6) and the usage conversion (section 8). The
+request direction is in `anthropic_inbound`, which re-exports both names.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from .errors import ErrorInfo, UpstreamFormatError, error_info_from_payload, stream_error_events
+from .sse import SSEEvent, json_event
+
+log = logging.getLogger(__name__)
+
+BlockKind = Literal["thinking", "text", "tool_use"]
+
+# Section 6, "OpenAI -> Anthropic". `function_call` is the legacy name of `tool_calls`.
+STOP_REASONS: dict[str, str] = {
+    "stop": "end_turn",
+    "length": "max_tokens",
+    "tool_calls": "tool_use",
+    "function_call": "tool_use",
+    "content_filter": "refusal",
+}
+_DEFAULT_STOP_REASON = "end_turn"
+
+# A mid-stream error frame carries no HTTP status, while Anthropic clients pick the
+# exception class from the error type: the type gives the status back (section 11). The hub
+# stream may itself come from an Anthropic upstream, whose type survives in the OpenAI frame
+# (stream_32: `"type":"overloaded_error"`); Anthropic types are kept as they are.
+_STATUS_BY_ANTHROPIC_TYPE: dict[str, int] = {
+    "invalid_request_error": 400,
+    "authentication_error": 401,
+    "billing_error": 402,
+    "permission_error": 403,
+    "not_found_error": 404,
+    "request_too_large": 413,
+    "rate_limit_error": 429,
+    "api_error": 500,
+    "timeout_error": 504,
+    "overloaded_error": 529,
+}
+_STATUS_BY_OPENAI_TYPE: dict[str, int] = {"insufficient_quota": 402, "server_error": 500}
+_UNKNOWN_ERROR_STATUS = 500
+
+
+def new_message_id() -> str:
+    return f"msg_{uuid.uuid4().hex[:24]}"
+
+
+def _new_tool_id() -> str:
+    return f"toolu_{uuid.uuid4().hex[:24]}"
+
+
+def stop_reason(finish_reason: object) -> str:
+    return STOP_REASONS.get(finish_reason, _DEFAULT_STOP_REASON) if isinstance(
+        finish_reason, str) else _DEFAULT_STOP_REASON
+
+
+def anthropic_usage(usage: dict[str, Any]) -> dict[str, int]:
+    """Section 8: OpenAI `prompt_tokens` includes cached tokens, Anthropic `input_tokens`
+    excludes them. `cache_read_input_tokens` is omitted when 0 (nonstream_16 notes)."""
+    details = usage.get("prompt_tokens_details")
+    cached = _int(details.get("cached_tokens")) if isinstance(details, dict) else 0
+    result = {
+        "input_tokens": max(_int(usage.get("prompt_tokens")) - cached, 0),
+        "output_tokens": _int(usage.get("completion_tokens")),
+    }
+    if cached:
+        result["cache_read_input_tokens"] = cached
+    return result
+
+
+def reasoning_text(message: dict[str, Any]) -> str | None:
+    """`reasoning_content` (DeepSeek, LiteLLM) or `reasoning` (vLLM >= 0.10, OpenRouter)."""
+    for key in ("reasoning_content", "reasoning"):
+        value = message.get(key)
+        if isinstance(value, str) and value:
+            return value
+    return None
+
+
+def _int(value: object) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def _error_info(payload: dict[str, Any]) -> ErrorInfo:
+    error = payload.get("error")
+    error_type = error.get("type") if isinstance(error, dict) else None
+    if isinstance(error_type, str) and error_type in _STATUS_BY_ANTHROPIC_TYPE:
+        status = _STATUS_BY_ANTHROPIC_TYPE[error_type]
+        default = ErrorInfo(status, "upstream error", origin="anthropic")
+        return error_info_from_payload("anthropic", status, payload, default)
+    status = _STATUS_BY_OPENAI_TYPE.get(str(error_type), _UNKNOWN_ERROR_STATUS)
+    default = ErrorInfo(status, "upstream error", origin="openai")
+    return error_info_from_payload("openai", status, payload, default)
+
+
+def chat_response_to_anthropic(body: dict[str, Any]) -> dict[str, Any]:
+    """A `chat.completion` as an Anthropic Message: thinking, text, then tool_use blocks."""
+    choices = body.get("choices") if isinstance(body, dict) else None
+    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+        raise UpstreamFormatError("upstream chat.completion has no choices")
+    choice = choices[0]
+    message = choice.get("message")
+    message = message if isinstance(message, dict) else {}
+    content: list[dict[str, Any]] = []
+    thinking = reasoning_text(message)
+    if thinking:
+        content.append({"type": "thinking", "thinking": thinking, "signature": ""})
+    text = _message_text(message.get("content"))
+    if text:
+        content.append({"type": "text", "text": text})
+    reason = stop_reason(choice.get("finish_reason"))
+    refusal = message.get("refusal")
+    if isinstance(refusal, str) and refusal:
+        content.append({"type": "text", "text": refusal})
+        reason = "refusal"
+    calls = message.get("tool_calls")
+    content += [_tool_use(call) for call in calls if isinstance(call, dict)] if isinstance(
+        calls, list) else []
+    usage = body.get("usage")
+    return {
+        "id": new_message_id(),
+        "type": "message",
+        "role": "assistant",
+        "model": body.get("model", ""),
+        "content": content,
+        "stop_reason": reason,
+        "stop_sequence": None,
+        "usage": anthropic_usage(usage) if isinstance(usage, dict)
+        else {"input_tokens": 0, "output_tokens": 0},
+    }
+
+
+def _message_text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(str(part.get("text", "")) for part in content
+                       if isinstance(part, dict) and part.get("type") == "text")
+    return ""
+
+
+def _tool_use(call: dict[str, Any]) -> dict[str, Any]:
+    function = call.get("function")
+    function = function if isinstance(function, dict) else {}
+    return {"type": "tool_use", "id": call.get("id") or _new_tool_id(),
+            "name": function.get("name", ""), "input": _arguments(function.get("arguments"))}
+
+
+def _arguments(arguments: Any) -> dict[str, Any]:
+    """Anthropic needs an object. Arguments that are not one (typically cut off at the
+    token limit) become `{}`, so the client's tool validation reports it to the model."""
+    if isinstance(arguments, dict):  # some servers send an object instead of a string
+        return copy.deepcopy(arguments)
+    if not isinstance(arguments, str) or not arguments.strip():
+        return {}
+    try:
+        parsed = json.loads(arguments)
+    except ValueError:
+        parsed = None
+    if isinstance(parsed, dict):
+        return parsed
+    log.warning("tool call arguments are not a JSON object; sent as {}: %.200s", arguments)
+    return {}
+
+
+@dataclass(slots=True, kw_only=True)
+class ChatToAnthropicStream:
+    """One streamed answer: OpenAI chunk events in, Anthropic events out.
+
+    The stop reason is held from the finish chunk until the usage chunk or `[DONE]`, so
+    that the single `message_delta` carries the real usage (section 10.3 step 4).
+    """
+
+    model: str  # the model the client asked for, echoed in message_start
+    input_tokens_estimate: int | None = None
+    message_id: str = field(default_factory=new_message_id, init=False)
+    started: bool = field(default=False, init=False)
+    ended: bool = field(default=False, init=False)  # message_stop or error sent
+    next_index: int = field(default=0, init=False)
+    open_kind: BlockKind | None = field(default=None, init=False)
+    open_index: int = field(default=-1, init=False)
+    # tc.index -> (call id, Anthropic block index)
+    tool_blocks: dict[int, tuple[str, int]] = field(default_factory=dict, init=False)
+    held_stop: str | None = field(default=None, init=False)
+    usage: dict[str, int] | None = field(default=None, init=False)
+
+    def feed(self, event: SSEEvent) -> list[SSEEvent]:
+        if self.ended:
+            return []
+        if event.is_done:
+            # `[DONE]` is a normal end even without a finish_reason before it.
+            return self._start() + self._end(self.held_stop or _DEFAULT_STOP_REASON)
+        if not event.data.strip():
+            return []
+        try:
+            payload = event.json()
+        except ValueError:
+            payload = None
+        if not isinstance(payload, dict):
+            # Fail closed: skipping an unreadable chunk could silently lose part of the answer.
+            return self._error(ErrorInfo(502, "upstream sent a stream event that is not a JSON "
+                                              "object"))
+        if payload.get("error"):
+            return self._error(_error_info(payload))
+        return self._chunk(payload)
+
+    def finish(self) -> list[SSEEvent]:
+        if self.ended:
+            return []
+        if self.held_stop is not None:
+            # The answer itself is complete; some OpenAI-compatible servers omit `[DONE]`.
+            return self._end(self.held_stop)
+        return self._error(ErrorInfo(502, "upstream stream ended before the answer was complete"))
+
+    def fail(self, error: ErrorInfo) -> list[SSEEvent]:
+        return [] if self.ended else self._error(error)
+
+    def _chunk(self, payload: dict[str, Any]) -> list[SSEEvent]:
+        out = self._start()
+        usage = payload.get("usage")
+        if isinstance(usage, dict):
+            self.usage = anthropic_usage(usage)
+        choices = payload.get("choices")
+        if isinstance(choices, list) and choices and isinstance(choices[0], dict):
+            out += self._choice(choices[0])
+        # Usage in or after the finish chunk is final. Servers that put usage in every chunk
+        # are finished by `[DONE]` instead, with their last value.
+        if self.held_stop is not None and isinstance(usage, dict):
+            out += self._end(self.held_stop)
+        return out
+
+    def _choice(self, choice: dict[str, Any]) -> list[SSEEvent]:
+        out: list[SSEEvent] = []
+        delta = choice.get("delta")
+        if isinstance(delta, dict) and self.held_stop is None:
+            thinking = reasoning_text(delta)
+            if thinking:
+                out += self._text_delta("thinking", thinking)
+            content = delta.get("content")
+            if isinstance(content, str) and content:
+                # An empty string (the role chunk) must not open a block: Anthropic rejects
+                # empty text blocks when the client replays them (section 13).
+                out += self._text_delta("text", content)
+            tool_calls = delta.get("tool_calls")
+            for tool_call in tool_calls if isinstance(tool_calls, list) else []:
+                if isinstance(tool_call, dict):
+                    out += self._tool_delta(tool_call)
+        finish_reason = choice.get("finish_reason")
+        if finish_reason is not None and self.held_stop is None:
+            out += self._close()
+            self.held_stop = stop_reason(finish_reason)
+        return out
+
+    def _text_delta(self, kind: Literal["thinking", "text"], text: str) -> list[SSEEvent]:
+        out: list[SSEEvent] = []
+        if self.open_kind != kind:
+            start: dict[str, Any] = {"type": kind, kind: ""}
+            if kind == "thinking":
+                start["signature"] = ""  # no valid signature exists (section 10.3 step 6)
+            out += self._open(kind, start)
+        delta_type = "thinking_delta" if kind == "thinking" else "text_delta"
+        return [*out, self._delta(self.open_index, {"type": delta_type, kind: text})]
+
+    def _tool_delta(self, tool_call: dict[str, Any]) -> list[SSEEvent]:
+        out: list[SSEEvent] = []
+        tc_index = tool_call.get("index")
+        tc_index = tc_index if isinstance(tc_index, int) else 0
+        function = tool_call.get("function")
+        function = function if isinstance(function, dict) else {}
+        call_id = tool_call.get("id")
+        known = self.tool_blocks.get(tc_index)
+        # Some servers repeat the id on every fragment: only a new id opens a block.
+        if known is None or (isinstance(call_id, str) and call_id and call_id != known[0]):
+            new_id = call_id if isinstance(call_id, str) and call_id else _new_tool_id()
+            name = function.get("name")
+            out += self._open("tool_use", {"type": "tool_use", "id": new_id,
+                                           "name": name if isinstance(name, str) else "",
+                                           "input": {}})
+            known = self.tool_blocks[tc_index] = (new_id, self.open_index)
+        arguments = function.get("arguments")
+        if isinstance(arguments, str) and arguments:
+            # A fragment for a call whose block was already closed (interleaved calls) still
+            # goes to that block: the SDK accumulators index blocks, and dropping it would
+            # lose arguments.
+            out.append(self._delta(known[1], {"type": "input_json_delta",
+                                              "partial_json": arguments}))
+        return out
+
+    def _open(self, kind: BlockKind, block: dict[str, Any]) -> list[SSEEvent]:
+        out = self._close()
+        self.open_kind, self.open_index = kind, self.next_index
+        self.next_index += 1
+        start = {"type": "content_block_start", "index": self.open_index, "content_block": block}
+        return [*out, json_event(start, "content_block_start")]
+
+    def _close(self) -> list[SSEEvent]:
+        if self.open_kind is None:
+            return []
+        self.open_kind = None
+        return [json_event({"type": "content_block_stop", "index": self.open_index},
+                           "content_block_stop")]
+
+    @staticmethod
+    def _delta(index: int, delta: dict[str, Any]) -> SSEEvent:
+        return json_event({"type": "content_block_delta", "index": index, "delta": delta},
+                          "content_block_delta")
+
+    def _start(self) -> list[SSEEvent]:
+        if self.started:
+            return []
+        self.started = True
+        # The input count is unknown until the usage chunk (section 10.3 step 1); the
+        # message_delta repeats it with the real value.
+        message: dict[str, Any] = {"id": self.message_id, "type": "message", "role": "assistant",
+                   "model": self.model, "content": [], "stop_reason": None,
+                   "stop_sequence": None,
+                   "usage": {"input_tokens": self.input_tokens_estimate or 0,
+                             "output_tokens": 0}}
+        return [json_event({"type": "message_start", "message": message}, "message_start")]
+
+    def _end(self, reason: str) -> list[SSEEvent]:
+        self.ended = True
+        usage: dict[str, int] = dict(self.usage) if self.usage is not None else {"output_tokens": 0}
+        if self.usage is None and self.input_tokens_estimate is not None:
+            usage["input_tokens"] = self.input_tokens_estimate
+        delta = {"type": "message_delta",
+                 "delta": {"stop_reason": reason, "stop_sequence": None}, "usage": usage}
+        return [*self._close(), json_event(delta, "message_delta"),
+                json_event({"type": "message_stop"}, "message_stop")]
+
+    def _error(self, info: ErrorInfo) -> list[SSEEvent]:
+        self.ended = True
+        return stream_error_events("anthropic", info)

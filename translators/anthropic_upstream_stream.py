@@ -1,0 +1,349 @@
+"""Anthropic Messages answers → OpenAI Chat answers: streamed, whole, and model lists.
+
+`AnthropicToChatStream` is the per-answer state machine the addon attaches to a streamed
+Anthropic response when the client speaks OpenAI Chat (CONFORMANCE.md §10.1). It only sees
+decoded `SSEEvent`s (bytes are `sse.SSEDecoder`'s job) and returns the client's events: one
+chunk per upstream delta, the finish chunk, the usage chunk when the client asked for it,
+then `[DONE]`. `anthropic_response_to_chat` (§7.1) shares its stop reason (§6) and usage
+(§8) mappings, so both paths report the same; `anthropic_models_to_openai` is §12.
+The request direction is `anthropic_upstream`, which re-exports these names.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from .chat import (
+    ChatCompletion,
+    ChatMessage,
+    ChunkEnvelope,
+    FinishReason,
+    ToolCall,
+    Usage,
+    new_completion_id,
+)
+from .errors import ErrorInfo, UpstreamFormatError, error_info_from_payload, stream_error_events
+from .sse import DONE, SSEEvent, json_event
+
+# §6. Truncation wins over a half-written tool call: `max_tokens` is `length` even when the
+# turn ended inside a tool_use block (vllm#58228-class bug).
+STOP_REASONS: dict[str, FinishReason] = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "pause_turn": "stop",
+    "max_tokens": "length",
+    "model_context_window_exceeded": "length",
+    "tool_use": "tool_calls",
+    "refusal": "content_filter",
+}
+
+# Statuses of the documented Anthropic error types (§11), for errors that arrive in a
+# stream, where no HTTP status comes with them.
+_STATUS_BY_ERROR_TYPE: dict[str, int] = {
+    "invalid_request_error": 400,
+    "authentication_error": 401,
+    "billing_error": 402,
+    "permission_error": 403,
+    "not_found_error": 404,
+    "request_too_large": 413,
+    "rate_limit_error": 429,
+    "api_error": 500,
+    "timeout_error": 504,
+    "overloaded_error": 529,
+}
+
+
+def finish_reason(stop_reason: str | None) -> FinishReason:
+    """§6; an unknown (newer) stop reason is reported as a normal stop."""
+    return STOP_REASONS.get(stop_reason or "", "stop")
+
+
+def chat_usage(usage: dict[str, Any]) -> Usage:
+    """§8: Anthropic's `input_tokens` excludes cache reads and writes; OpenAI's
+    `prompt_tokens` includes them, or cost dashboards under-count input (§13)."""
+    cache_read = _int(usage.get("cache_read_input_tokens"))
+    prompt = _int(usage.get("input_tokens")) + cache_read + _int(
+        usage.get("cache_creation_input_tokens"))
+    completion = _int(usage.get("output_tokens"))
+    result: Usage = {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+        "prompt_tokens_details": {"cached_tokens": cache_read},
+    }
+    details = usage.get("output_tokens_details")
+    if isinstance(details, dict) and details.get("thinking_tokens") is not None:
+        # §5.2: output_tokens already includes thinking, as completion_tokens does.
+        result["completion_tokens_details"] = {
+            "reasoning_tokens": _int(details["thinking_tokens"])}
+    return result
+
+
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) else 0
+
+
+Handler = Callable[["AnthropicToChatStream", dict[str, Any]], list[SSEEvent]]
+
+
+@dataclass(kw_only=True)
+class AnthropicToChatStream:
+    """One streamed answer. Implements `stream.StreamTranslator`.
+
+    `thinking_blocks=True` adds LiteLLM's `delta.thinking_blocks` extension carrying each
+    thinking block's signature (stream_28 `optional_extension_chunks`), which a client needs
+    to replay thinking on a tool-use continuation (§5.3). Off by default: it is not OpenAI.
+    """
+
+    include_usage: bool
+    thinking_blocks: bool = False
+    envelope: ChunkEnvelope | None = field(default=None, init=False)
+    # OpenAI counts tool calls only, not content blocks (§10.1 step 2, litellm#21331).
+    tool_index: int = field(default=-1, init=False)
+    block_tool: dict[int, int] = field(default_factory=dict, init=False)  # block → tool
+    blocks_with_args: set[int] = field(default_factory=set, init=False)
+    usage: dict[str, Any] = field(default_factory=dict, init=False)
+    finish_sent: bool = field(default=False, init=False)
+    closed: bool = field(default=False, init=False)  # after [DONE] or an error frame
+
+    def feed(self, event: SSEEvent) -> list[SSEEvent]:
+        if self.closed or event.is_done:
+            # Anthropic sends no [DONE]; a compatible server's stray one is not an end:
+            # only message_stop is (a missing one is reported by `finish`).
+            return []
+        try:
+            payload = json.loads(event.data)
+        except ValueError:
+            return self._upstream_broken(f"invalid JSON in {event.event or 'an'} event")
+        if not isinstance(payload, dict):
+            return self._upstream_broken("an event's data is not a JSON object")
+        kind = payload.get("type") or event.event
+        handler = _HANDLERS.get(kind) if isinstance(kind, str) else None
+        if handler is None:  # ping and unknown event types (§9: MUST be ignored)
+            return []
+        try:
+            return handler(self, payload)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            # Bad upstream data ends the client's stream with an error, never an exception
+            # inside the proxy's stream callable (STYLE.md, "Fail closed").
+            return self._upstream_broken(f"malformed {kind} event ({exc!r})")
+
+    def finish(self) -> list[SSEEvent]:
+        if self.closed:
+            return []
+        # §10.1 step 9: EOF before message_stop is an error, not a silent truncation.
+        info = ErrorInfo(502, "the upstream stream ended before message_stop",
+                         type="api_error", origin="anthropic")
+        return self.fail(info)
+
+    def fail(self, error: ErrorInfo) -> list[SSEEvent]:
+        if self.closed:
+            return []
+        self.closed = True
+        return stream_error_events("openai", error)
+
+    def _upstream_broken(self, message: str) -> list[SSEEvent]:
+        return self.fail(UpstreamFormatError(message).info())
+
+    def _chunk(self, delta: dict[str, Any],
+               finish: FinishReason | None = None) -> SSEEvent:
+        return json_event(self._envelope().chunk(delta, finish))
+
+    def _envelope(self) -> ChunkEnvelope:
+        if self.envelope is None:
+            self.envelope = ChunkEnvelope()
+        return self.envelope
+
+    def _start(self, message: dict[str, Any]) -> list[SSEEvent]:
+        """The role chunk (§10.1 step 1); also sent if a stream skips message_start."""
+        if self.envelope is not None:
+            return []
+        model = message.get("model")
+        envelope = ChunkEnvelope(model=model if isinstance(model, str) else "")
+        msg_id = message.get("id")
+        if isinstance(msg_id, str) and msg_id:
+            envelope.id = msg_id  # §7.1: the upstream id correlates client and logs
+        self.envelope = envelope
+        return [self._chunk({"role": "assistant", "content": ""})]
+
+    def _on_message_start(self, payload: dict[str, Any]) -> list[SSEEvent]:
+        message = payload.get("message") or {}
+        self._merge_usage(message.get("usage"))
+        return self._start(message)
+
+    def _on_block_start(self, payload: dict[str, Any]) -> list[SSEEvent]:
+        out = self._start({})
+        index: int = payload["index"]
+        block: dict[str, Any] = payload["content_block"]
+        kind = block.get("type")
+        if kind == "tool_use":
+            self.tool_index += 1
+            self.block_tool[index] = self.tool_index
+            call = {"index": self.tool_index, "id": block["id"], "type": "function",
+                    "function": {"name": block["name"], "arguments": ""}}
+            out.append(self._chunk({"tool_calls": [call]}))
+        elif kind == "text" and block.get("text"):
+            out.append(self._chunk({"content": block["text"]}))
+        elif kind == "thinking" and block.get("thinking"):
+            out.append(self._chunk({"reasoning_content": block["thinking"]}))
+        # redacted_thinking, server_tool_use, *_tool_result: no Chat equivalent (§10.1).
+        return out
+
+    def _on_block_delta(self, payload: dict[str, Any]) -> list[SSEEvent]:
+        out = self._start({})
+        index: int = payload["index"]
+        delta: dict[str, Any] = payload["delta"]
+        kind = delta.get("type")
+        if kind == "text_delta" and delta["text"]:
+            out.append(self._chunk({"content": delta["text"]}))
+        elif kind == "thinking_delta" and delta["thinking"]:
+            out.append(self._chunk({"reasoning_content": delta["thinking"]}))
+        elif kind == "input_json_delta" and index in self.block_tool:
+            # Fragments go out as they arrive, never repaired (§10.1 step 8); empty ones
+            # would only be noise (§13).
+            if delta["partial_json"]:
+                self.blocks_with_args.add(index)
+                out.append(self._tool_args(index, delta["partial_json"]))
+        elif kind == "signature_delta" and self.thinking_blocks:
+            block = {"type": "thinking", "thinking": "", "signature": delta["signature"]}
+            out.append(self._chunk({"thinking_blocks": [block]}))
+        return out
+
+    def _on_block_stop(self, payload: dict[str, Any]) -> list[SSEEvent]:
+        index: int = payload["index"]
+        if index in self.block_tool and index not in self.blocks_with_args:
+            # §10.1 step 4: clients JSON.parse the arguments; "" would fail for no-arg tools.
+            self.blocks_with_args.add(index)
+            return [self._tool_args(index, "{}")]
+        return []
+
+    def _tool_args(self, block_index: int, fragment: str) -> SSEEvent:
+        call = {"index": self.block_tool[block_index], "function": {"arguments": fragment}}
+        return self._chunk({"tool_calls": [call]})
+
+    def _on_message_delta(self, payload: dict[str, Any]) -> list[SSEEvent]:
+        self._merge_usage(payload.get("usage"))
+        stop_reason = (payload.get("delta") or {}).get("stop_reason")
+        if stop_reason is None or self.finish_sent:
+            return []
+        self.finish_sent = True
+        return [*self._start({}), self._chunk({}, finish_reason(stop_reason))]
+
+    def _on_message_stop(self, payload: dict[str, Any]) -> list[SSEEvent]:
+        out = self._start({})
+        if not self.finish_sent:  # no message_delta carried a stop reason
+            self.finish_sent = True
+            out.append(self._chunk({}, "tool_calls" if self.tool_index >= 0 else "stop"))
+        if self.include_usage and self.usage:
+            # §8: only when asked for, and never invented when upstream sent none (stream_28).
+            out.append(json_event(self._envelope().usage_chunk(chat_usage(self.usage))))
+        out.append(SSEEvent(DONE))
+        self.closed = True
+        return out
+
+    def _on_error(self, payload: dict[str, Any]) -> list[SSEEvent]:
+        # §10.1 step 9: one error frame, no finish chunk, no [DONE] (stream_32).
+        error = payload.get("error")
+        error_type = error.get("type") if isinstance(error, dict) else None
+        status = _STATUS_BY_ERROR_TYPE.get(error_type, 500) if isinstance(
+            error_type, str) else 500
+        return self.fail(error_info_from_payload("anthropic", status, payload))
+
+    def _merge_usage(self, usage: Any) -> None:
+        # message_delta usage is cumulative and may repeat the input side (§8, stream_22):
+        # later values override earlier ones.
+        if isinstance(usage, dict):
+            self.usage.update({k: v for k, v in usage.items() if v is not None})
+
+
+_HANDLERS: dict[str, Handler] = {
+    "message_start": AnthropicToChatStream._on_message_start,
+    "content_block_start": AnthropicToChatStream._on_block_start,
+    "content_block_delta": AnthropicToChatStream._on_block_delta,
+    "content_block_stop": AnthropicToChatStream._on_block_stop,
+    "message_delta": AnthropicToChatStream._on_message_delta,
+    "message_stop": AnthropicToChatStream._on_message_stop,
+    "error": AnthropicToChatStream._on_error,
+}
+
+
+def anthropic_response_to_chat(body: dict[str, Any]) -> dict[str, Any]:
+    """An Anthropic Message as a `chat.completion` (§7.1)."""
+    if not isinstance(body, dict) or not isinstance(body.get("content"), list):
+        raise UpstreamFormatError("the Anthropic answer has no content list")
+    texts: list[str] = []
+    reasoning: list[str] = []
+    thinking_blocks: list[dict[str, Any]] = []
+    calls: list[ToolCall] = []
+    for block in body["content"]:
+        kind = block.get("type") if isinstance(block, dict) else None
+        if kind == "text":
+            texts.append(block.get("text") or "")
+        elif kind == "thinking":
+            reasoning.append(block.get("thinking") or "")
+            thinking_blocks.append({"type": "thinking", "thinking": block.get("thinking", ""),
+                                    "signature": block.get("signature", "")})
+        elif kind == "redacted_thinking":
+            thinking_blocks.append({"type": "redacted_thinking", "data": block.get("data")})
+        elif kind == "tool_use":
+            arguments = json.dumps(block.get("input") or {}, separators=(",", ":"),
+                                   ensure_ascii=False)
+            calls.append({"id": block.get("id", ""), "type": "function",
+                          "function": {"name": block.get("name", ""), "arguments": arguments}})
+        # server_tool_use, *_tool_result, container…: no Chat equivalent (§7.1).
+    message: ChatMessage = {"role": "assistant", "content": "".join(texts) if texts else None}
+    if reasoning:
+        message["reasoning_content"] = "".join(reasoning)
+    if thinking_blocks:  # LiteLLM's extension, so the client can replay them (§5.3)
+        message["thinking_blocks"] = thinking_blocks  # type: ignore[typeddict-unknown-key]
+    if calls:
+        message["tool_calls"] = calls
+    completion: ChatCompletion = {
+        "id": body.get("id") or new_completion_id(),
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": body.get("model") or "",
+        "choices": [{"index": 0, "message": message,
+                     "finish_reason": finish_reason(body.get("stop_reason"))}],
+    }
+    if isinstance(body.get("usage"), dict):
+        completion["usage"] = chat_usage(body["usage"])
+    return dict(completion)
+
+
+def anthropic_models_to_openai(pages: list[dict[str, Any]],
+                               owned_by: str = "anthropic") -> list[dict[str, Any]]:
+    """Model entries of every fetched page, in order, each id once (§12)."""
+    entries: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for page in pages:
+        data = page.get("data") if isinstance(page, dict) else None
+        for model in data if isinstance(data, list) else []:
+            model_id = model.get("id") if isinstance(model, dict) else None
+            if not isinstance(model_id, str) or model_id in seen:
+                continue
+            seen.add(model_id)
+            entry = {"id": model_id, "object": "model",
+                     "created": _unix_seconds(model.get("created_at")), "owned_by": owned_by}
+            if isinstance(model.get("display_name"), str):
+                entry["display_name"] = model["display_name"]
+            entries.append(entry)
+    return entries
+
+
+def _unix_seconds(stamp: Any) -> int:
+    """RFC 3339 → Unix seconds; 0 when absent or unreadable rather than failing the list."""
+    if not isinstance(stamp, str):
+        return 0
+    try:
+        moment = datetime.fromisoformat(stamp)
+    except ValueError:
+        return 0
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp())

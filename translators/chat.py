@@ -1,0 +1,140 @@
+"""OpenAI Chat Completions: the hub format every translation goes through.
+
+Wire payloads as TypedDicts (total=False: providers add and omit fields freely), and the one
+helper that builds a `chat.completion.chunk` envelope.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Literal, NotRequired, TypedDict
+
+FinishReason = Literal["stop", "length", "tool_calls", "content_filter", "function_call"]
+
+
+class FunctionCall(TypedDict):
+    name: str
+    arguments: str
+
+
+class ToolCall(TypedDict):
+    id: str
+    type: Literal["function"]
+    function: FunctionCall
+
+
+class ChatMessage(TypedDict, total=False):
+    role: str
+    content: str | list[dict[str, Any]] | None
+    name: str
+    tool_calls: list[ToolCall]
+    tool_call_id: str
+    reasoning_content: str
+    thinking_blocks: list[dict[str, Any]]  # LiteLLM's extension: Anthropic thinking, signed
+    refusal: str | None
+
+
+class ChatRequest(TypedDict, total=False):
+    model: str
+    messages: list[ChatMessage]
+    stream: bool
+    stream_options: dict[str, Any]
+    max_tokens: int
+    max_completion_tokens: int
+    temperature: float
+    top_p: float
+    stop: str | list[str]
+    n: int
+    tools: list[dict[str, Any]]
+    tool_choice: str | dict[str, Any]
+    parallel_tool_calls: bool
+    reasoning_effort: str
+    response_format: dict[str, Any]
+    user: str
+    metadata: dict[str, Any]
+
+
+class Usage(TypedDict, total=False):
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+    prompt_tokens_details: dict[str, int]
+    completion_tokens_details: dict[str, int]
+
+
+class Choice(TypedDict):
+    index: int
+    message: ChatMessage
+    finish_reason: FinishReason | None
+
+
+class ChatCompletion(TypedDict):
+    id: str
+    object: Literal["chat.completion"]
+    created: int
+    model: str
+    choices: list[Choice]
+    usage: NotRequired[Usage]
+
+
+class ChunkChoice(TypedDict):
+    index: int
+    delta: dict[str, Any]
+    finish_reason: FinishReason | None
+
+
+class ChatChunk(TypedDict):
+    id: str
+    object: Literal["chat.completion.chunk"]
+    created: int
+    model: str
+    choices: list[ChunkChoice]
+    usage: NotRequired[Usage | None]
+
+
+def new_completion_id() -> str:
+    return f"chatcmpl-{uuid.uuid4().hex[:24]}"
+
+
+@dataclass(slots=True)
+class ChunkEnvelope:
+    """The fields every chunk of one stream shares; builds each chunk of that stream."""
+
+    model: str = ""
+    id: str = field(default_factory=new_completion_id)
+    created: int = field(default_factory=lambda: int(time.time()))
+
+    def chunk(self, delta: dict[str, Any], finish_reason: FinishReason | None = None) -> ChatChunk:
+        return {
+            "id": self.id,
+            "object": "chat.completion.chunk",
+            "created": self.created,
+            "model": self.model,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}],
+        }
+
+    def usage_chunk(self, usage: Usage) -> ChatChunk:
+        """The extra chunk sent after the finish chunk when `stream_options.include_usage`."""
+        return {
+            "id": self.id,
+            "object": "chat.completion.chunk",
+            "created": self.created,
+            "model": self.model,
+            "choices": [],
+            "usage": usage,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Translated:
+    """A translated request body and the client fields dropped on the way.
+
+    `dropped` lists fields that have no equivalent and that CONFORMANCE.md allows to drop
+    (e.g. `seed` for Anthropic); they are shown in the flow's inspection data. Fields that
+    must not be dropped raise `UnsupportedFieldError` instead.
+    """
+
+    body: dict[str, Any]
+    dropped: tuple[str, ...] = ()

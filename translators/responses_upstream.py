@@ -1,0 +1,405 @@
+"""OpenAI Chat clients on an Open Responses provider: the request and the whole answer.
+
+- `chat_request_to_responses`: a Chat Completions request -> a `POST /responses` body
+  (CONFORMANCE.md section 4), with the client fields that had to be dropped.
+- `responses_response_to_chat`: a Responses object -> a `chat.completion` (section 7.2).
+- `ResponsesToChatStream`: the streamed answer (section 10.2).
+
+The two answer directions live in `responses_upstream_stream` and are re-exported here, so
+the addon imports everything from this module.
+
+Pure functions on JSON-like data; the input is never mutated and the output shares no
+mutable object with it. What cannot be expressed raises `UnsupportedFieldError` (a 400
+naming the field); malformed input raises `InvalidRequestError`; an answer that is not a
+usable Responses object raises `UpstreamFormatError` or `ResponseFailedError`.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from typing import Any
+
+from .chat import Translated
+from .errors import InvalidRequestError, UnsupportedFieldError
+from .responses_upstream_stream import (
+    ResponseFailedError,
+    ResponsesToChatStream,
+    responses_response_to_chat,
+)
+
+__all__ = [
+    "ResponseFailedError",
+    "ResponsesToChatStream",
+    "chat_request_to_responses",
+    "responses_response_to_chat",
+]
+
+Item = dict[str, Any]
+
+# §4: Responses rejects max_output_tokens below 16.
+_MIN_OUTPUT_TOKENS = 16
+_SYSTEM_ROLES = frozenset({"system", "developer"})
+_TOOL_CHOICE_STRINGS = frozenset({"auto", "none", "required"})
+
+# Same name and meaning in both APIs (§4: temperature/top_p are handled with reasoning).
+_PASSTHROUGH = ("stream", "parallel_tool_calls", "metadata", "service_tier",
+                "prompt_cache_key", "safety_identifier")
+# OpenAI reasoning models reject these (§4, §13), so they go when reasoning is requested.
+_SAMPLING = ("temperature", "top_p")
+# No Responses equivalent; §4 allows dropping them, and `Translated.dropped` lists them.
+_DROPPABLE = ("stop", "presence_penalty", "frequency_penalty", "seed", "logit_bias",
+              "logprobs", "top_logprobs", "user", "prediction")
+# Fields that would change what the client gets back: a 400 rather than a silent loss.
+_UNSUPPORTED: dict[str, str] = {
+    "audio": "audio output is not available through the Responses API",
+    "functions": "use 'tools' instead of the deprecated 'functions'",
+    "function_call": "use 'tool_choice' instead of the deprecated 'function_call'",
+    "web_search_options": "web search is a Responses tool, not a Chat option",
+}
+# Read by the translation below (or by the proxy, like stream_options §8), never copied.
+_HANDLED = frozenset({
+    "model", "messages", "max_tokens", "max_completion_tokens", "n", "tools", "tool_choice",
+    "reasoning_effort", "response_format", "verbosity", "store", "stream_options",
+    "modalities", *_PASSTHROUGH, *_SAMPLING, *_DROPPABLE, *_UNSUPPORTED,
+})
+# Per-message fields Responses message items cannot carry.
+_MESSAGE_LOSSES = ("name", "reasoning_content", "thinking_blocks")
+
+
+def chat_request_to_responses(body: dict[str, Any]) -> Translated:
+    """A Chat Completions request as a Responses request (§4); `model` is kept as given."""
+    if not isinstance(body, dict):
+        raise InvalidRequestError("the request body must be a JSON object")
+    body = copy.deepcopy(body)  # the output may then share objects with this copy only
+    _reject_unsupported(body)
+    instructions, items = _input_items(body.get("messages"))
+    out: dict[str, Any] = {"model": body.get("model")}
+    if instructions is not None:
+        out["instructions"] = instructions
+    out["input"] = items
+    dropped = [*_message_losses(body["messages"]), *_dropped_fields(body)]
+    max_output = _max_output_tokens(body)
+    if max_output is not None:
+        out["max_output_tokens"] = max_output
+    reasoning = _reasoning(body.get("reasoning_effort"))
+    for key in _SAMPLING:
+        if body.get(key) is None:
+            continue
+        if reasoning is not None and reasoning["effort"] != "none":
+            dropped.append(key)
+        else:
+            out[key] = body[key]
+    out.update({key: body[key] for key in _PASSTHROUGH if body.get(key) is not None})
+    if body.get("tools"):
+        out["tools"] = _tools(body["tools"])
+    if body.get("tool_choice") is not None:
+        out["tool_choice"] = _tool_choice(body["tool_choice"])
+    if reasoning is not None:
+        out["reasoning"] = reasoning
+    text = _text_config(body.get("response_format"), body.get("verbosity"))
+    if text:
+        out["text"] = text
+    # Extension fields a client adds for this provider go through unchanged, not dropped.
+    out.update({key: value for key, value in body.items() if key not in _HANDLED})
+    # A stateless proxy does not ask for stored responses unless the client did (§4).
+    out["store"] = body["store"] if isinstance(body.get("store"), bool) else False
+    return Translated(out, tuple(dict.fromkeys(dropped)))
+
+
+def _reject_unsupported(body: dict[str, Any]) -> None:
+    for key, reason in _UNSUPPORTED.items():
+        if body.get(key) is not None:
+            raise UnsupportedFieldError(key, reason)
+    n = body.get("n")
+    if n is not None and (not isinstance(n, int) or isinstance(n, bool) or n < 1):
+        raise InvalidRequestError("'n' must be a positive integer", param="n")
+    if n is not None and n > 1:
+        raise UnsupportedFieldError("n", "a Responses request yields one choice; only n=1")
+    modalities = body.get("modalities")
+    if isinstance(modalities, list) and any(m != "text" for m in modalities):
+        raise UnsupportedFieldError("modalities", "only text output is available")
+
+
+def _dropped_fields(body: dict[str, Any]) -> list[str]:
+    # `logprobs: false` asks for nothing, so it is no loss; n == 1 is listed (§4).
+    dropped = [key for key in _DROPPABLE if body.get(key) not in (None, False)]
+    return ["n", *dropped] if body.get("n") is not None else dropped
+
+
+def _message_losses(messages: list[Item]) -> list[str]:
+    return [f"messages[].{key}" for key in _MESSAGE_LOSSES
+            if any(message.get(key) is not None for message in messages)]
+
+
+def _input_items(messages: Any) -> tuple[str | None, list[Item]]:
+    """Leading system/developer messages -> instructions, the rest -> input items (§4)."""
+    if not isinstance(messages, list) or not messages:
+        raise InvalidRequestError("'messages' must be a non-empty array", param="messages")
+    instructions: list[str] = []
+    items: list[Item] = []
+    leading = True
+    for i, message in enumerate(messages):
+        if not isinstance(message, dict):
+            raise InvalidRequestError("each message must be an object", param=f"messages[{i}]")
+        role = message.get("role")
+        leading = leading and role in _SYSTEM_ROLES
+        if leading:
+            # Joined rather than keeping only the last one, which would lose prompts.
+            instructions.append(_text(message.get("content"), f"messages[{i}].content"))
+            continue
+        builder = _MESSAGE_BUILDERS.get(role) if isinstance(role, str) else None
+        if builder is None:
+            raise InvalidRequestError(f"unknown message role {role!r}",
+                                      param=f"messages[{i}].role")
+        items.extend(builder(message, f"messages[{i}]"))
+    return ("\n\n".join(instructions) if instructions else None), items
+
+
+def _system_items(message: Item, where: str) -> list[Item]:
+    # A later system/developer message keeps its place and role as an input message.
+    text = _text(message.get("content"), f"{where}.content")
+    return [{"type": "message", "role": message["role"],
+             "content": [{"type": "input_text", "text": text}]}]
+
+
+def _user_items(message: Item, where: str) -> list[Item]:
+    content = message.get("content")
+    if isinstance(content, str):
+        parts = [{"type": "input_text", "text": content}]
+    elif isinstance(content, list):
+        parts = [_user_part(part, f"{where}.content[{j}]") for j, part in enumerate(content)]
+    else:
+        raise InvalidRequestError("user content must be a string or an array",
+                                  param=f"{where}.content")
+    return [{"type": "message", "role": "user", "content": parts}]
+
+
+def _assistant_items(message: Item, where: str) -> list[Item]:
+    """The text as an output_text message, then one function_call item per call (§4)."""
+    parts = _assistant_parts(message.get("content"), f"{where}.content")
+    refusal = message.get("refusal")
+    if isinstance(refusal, str) and refusal and not any(p["type"] == "refusal" for p in parts):
+        parts.append({"type": "refusal", "refusal": refusal})
+    items: list[Item] = []
+    if parts:
+        items.append({"type": "message", "role": "assistant", "content": parts})
+    calls = message.get("tool_calls") or []
+    if not isinstance(calls, list):
+        raise InvalidRequestError("'tool_calls' must be an array", param=f"{where}.tool_calls")
+    items.extend(_function_call(call, f"{where}.tool_calls[{j}]") for j, call in enumerate(calls))
+    return items
+
+
+def _tool_items(message: Item, where: str) -> list[Item]:
+    call_id = message.get("tool_call_id")
+    if not isinstance(call_id, str) or not call_id:
+        raise InvalidRequestError("a tool message needs 'tool_call_id'",
+                                  param=f"{where}.tool_call_id")
+    # Text parts of a tool result are one output, concatenated as OpenAI reads them.
+    output = _text(message.get("content") or "", f"{where}.content", separator="")
+    return [{"type": "function_call_output", "call_id": call_id, "output": output}]
+
+
+def _function_role(message: Item, where: str) -> list[Item]:
+    raise UnsupportedFieldError(f"{where}.role", "the deprecated 'function' role has no "
+                                "call id; use tool messages")
+
+
+_MESSAGE_BUILDERS: dict[str, Callable[[Item, str], list[Item]]] = {
+    "system": _system_items,
+    "developer": _system_items,
+    "user": _user_items,
+    "assistant": _assistant_items,
+    "tool": _tool_items,
+    "function": _function_role,
+}
+
+
+def _text(content: Any, where: str, separator: str = "\n\n") -> str:
+    """String content, or the text of an array of text parts (system and tool messages)."""
+    if isinstance(content, str):
+        return content
+    if not isinstance(content, list):
+        raise InvalidRequestError("content must be a string or an array of text parts",
+                                  param=where)
+    texts = []
+    for j, part in enumerate(content):
+        if not isinstance(part, dict) or part.get("type") != "text" or not isinstance(
+                part.get("text"), str):
+            raise InvalidRequestError("only text parts are allowed here", param=f"{where}[{j}]")
+        texts.append(part["text"])
+    return separator.join(texts)
+
+
+def _user_part(part: Any, where: str) -> Item:
+    kind = part.get("type") if isinstance(part, dict) else None
+    if kind == "text" and isinstance(part.get("text"), str):
+        return {"type": "input_text", "text": part["text"]}
+    if kind == "image_url":
+        return _input_image(part.get("image_url"), where)
+    if kind == "file":
+        return _input_file(part.get("file"), where)
+    if isinstance(kind, str):
+        # input_audio and anything newer MUST NOT be dropped silently (§3.1, §4).
+        raise UnsupportedFieldError(where, f"content parts of type '{kind}' cannot be sent to "
+                                    "an Open Responses provider")
+    raise InvalidRequestError("malformed content part", param=where)
+
+
+def _input_image(image: Any, where: str) -> Item:
+    url = image.get("url") if isinstance(image, dict) else None
+    if not isinstance(url, str) or not url:
+        raise InvalidRequestError("image_url needs a 'url'", param=f"{where}.image_url.url")
+    detail = image.get("detail") or "auto"
+    return {"type": "input_image", "image_url": url, "detail": detail}
+
+
+def _input_file(file: Any, where: str) -> Item:
+    if not isinstance(file, dict):
+        raise InvalidRequestError("a file part needs a 'file' object", param=f"{where}.file")
+    fields = {key: file[key] for key in ("file_id", "file_data", "filename", "file_url")
+              if file.get(key) is not None}
+    if not fields.keys() & {"file_id", "file_data", "file_url"}:
+        raise InvalidRequestError("a file part needs file_id, file_data or file_url",
+                                  param=f"{where}.file")
+    return {"type": "input_file", **fields}
+
+
+def _assistant_parts(content: Any, where: str) -> list[Item]:
+    if content is None or content == "":
+        return []
+    if isinstance(content, str):
+        return [{"type": "output_text", "text": content}]
+    if not isinstance(content, list):
+        raise InvalidRequestError("assistant content must be a string or an array", param=where)
+    parts: list[Item] = []
+    for j, part in enumerate(content):
+        kind = part.get("type") if isinstance(part, dict) else None
+        if kind == "text" and isinstance(part.get("text"), str):
+            if part["text"]:
+                parts.append({"type": "output_text", "text": part["text"]})
+        elif kind == "refusal" and isinstance(part.get("refusal"), str):
+            parts.append({"type": "refusal", "refusal": part["refusal"]})
+        else:
+            raise InvalidRequestError("assistant parts must be text or refusal",
+                                      param=f"{where}[{j}]")
+    return parts
+
+
+def _function_call(call: Any, where: str) -> Item:
+    if not isinstance(call, dict):
+        raise InvalidRequestError("a tool call must be an object", param=where)
+    if call.get("type", "function") != "function":
+        raise UnsupportedFieldError(f"{where}.type", "only function tool calls are supported")
+    function = call.get("function")
+    if (not isinstance(call.get("id"), str) or not isinstance(function, dict)
+            or not isinstance(function.get("name"), str)
+            or not isinstance(function.get("arguments"), str)):
+        raise InvalidRequestError("a tool call needs id, function.name and function.arguments "
+                                  "(a JSON string)", param=where)
+    # call_id is the Chat tool call id, so the later tool message's id matches it (§4).
+    return {"type": "function_call", "call_id": call["id"], "name": function["name"],
+            "arguments": function["arguments"]}
+
+
+def _tools(tools: Any) -> list[Item]:
+    if not isinstance(tools, list):
+        raise InvalidRequestError("'tools' must be an array", param="tools")
+    return [_tool(tool, f"tools[{j}]") for j, tool in enumerate(tools)]
+
+
+def _tool(tool: Any, where: str) -> Item:
+    if not isinstance(tool, dict) or tool.get("type") != "function":
+        raise UnsupportedFieldError(where, "only function tools can be sent to an Open "
+                                    "Responses provider")
+    function = tool.get("function")
+    if not isinstance(function, dict) or not isinstance(function.get("name"), str):
+        raise InvalidRequestError("a function tool needs function.name", param=where)
+    flat: Item = {"type": "function", "name": function["name"]}
+    if function.get("description") is not None:
+        flat["description"] = function["description"]
+    flat["parameters"] = function.get("parameters") or {"type": "object", "properties": {}}
+    # `strict` is required by FunctionTool; strict mode needs a closed schema, so it is only
+    # on when the client asked for it (§4).
+    flat["strict"] = function.get("strict") is True
+    return flat
+
+
+def _tool_choice(choice: Any) -> str | Item:
+    if isinstance(choice, str) and choice in _TOOL_CHOICE_STRINGS:
+        return choice
+    kind = choice.get("type") if isinstance(choice, dict) else None
+    if kind == "function":
+        name = _function_name(choice)
+        if name is not None:
+            return {"type": "function", "name": name}
+    elif kind == "allowed_tools":
+        allowed = choice.get("allowed_tools")
+        if isinstance(allowed, dict) and isinstance(allowed.get("tools"), list):
+            names = [_function_name(tool) for tool in allowed["tools"]]
+            if all(names):
+                return {"type": "allowed_tools", "mode": allowed.get("mode", "auto"),
+                        "tools": [{"type": "function", "name": name} for name in names]}
+    elif isinstance(kind, str):
+        raise UnsupportedFieldError("tool_choice", f"tool choice type '{kind}' has no Open "
+                                    "Responses equivalent")
+    raise InvalidRequestError("malformed tool_choice", param="tool_choice")
+
+
+def _function_name(choice: Any) -> str | None:
+    function = choice.get("function") if isinstance(choice, dict) else None
+    name = function.get("name") if isinstance(function, dict) else None
+    return name if isinstance(name, str) and name else None
+
+
+def _max_output_tokens(body: dict[str, Any]) -> int | None:
+    for key in ("max_completion_tokens", "max_tokens"):  # the newer name wins (§3.2)
+        value = body.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise InvalidRequestError(f"'{key}' must be a positive integer", param=key)
+        return max(value, _MIN_OUTPUT_TOKENS)
+    return None
+
+
+def _reasoning(effort: Any) -> dict[str, str] | None:
+    if effort is None:
+        return None
+    if not isinstance(effort, str):
+        raise InvalidRequestError("'reasoning_effort' must be a string",
+                                  param="reasoning_effort")
+    if effort == "none":
+        return {"effort": effort}  # no reasoning, so no summary to ask for
+    # Without a summary setting no reasoning text is streamed back at all (§4, §5.1).
+    return {"effort": effort, "summary": "auto"}
+
+
+def _text_config(response_format: Any, verbosity: Any) -> Item:
+    text: Item = {}
+    if response_format is not None:
+        text["format"] = _text_format(response_format)
+    if verbosity is not None:
+        text["verbosity"] = verbosity
+    return text
+
+
+def _text_format(response_format: Any) -> Item:
+    kind = response_format.get("type") if isinstance(response_format, dict) else None
+    if kind in ("text", "json_object"):
+        return {"type": kind}
+    if kind == "json_schema":
+        schema = response_format.get("json_schema")
+        if not isinstance(schema, dict) or not isinstance(schema.get("name"), str):
+            raise InvalidRequestError("json_schema needs a name",
+                                      param="response_format.json_schema")
+        # Responses flattens the Chat `json_schema` object into the format itself (§4).
+        flat: Item = {"type": "json_schema", "name": schema["name"],
+                      "schema": schema.get("schema") or {"type": "object"}}
+        flat.update({key: schema[key] for key in ("description", "strict")
+                     if schema.get(key) is not None})
+        return flat
+    if isinstance(kind, str):
+        raise UnsupportedFieldError("response_format", f"type '{kind}' is not supported")
+    raise InvalidRequestError("malformed response_format", param="response_format")

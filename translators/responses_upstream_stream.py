@@ -1,0 +1,404 @@
+"""Answers of an Open Responses provider, for an OpenAI Chat client: whole and streamed.
+
+- `responses_response_to_chat`: a Responses object -> a `chat.completion` (CONFORMANCE.md
+  section 7.2), with the finish-reason table of section 6 and the usage of section 8.
+- `ResponsesToChatStream`: the per-flow state machine of section 10.2. It takes decoded
+  `SSEEvent`s of a Responses stream and returns the OpenAI chunks they cause, one chunk per
+  upstream delta, ending with `data: [DONE]`, or with one OpenAI error frame when the
+  upstream reports or causes an error. Bad upstream data never raises out of `feed`.
+
+`responses_upstream` re-exports both; import them from there.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .chat import (
+    ChatCompletion,
+    ChatMessage,
+    ChunkEnvelope,
+    FinishReason,
+    ToolCall,
+    Usage,
+    new_completion_id,
+)
+from .errors import (
+    ErrorInfo,
+    TranslationError,
+    UpstreamFormatError,
+    error_info_from_payload,
+    stream_error_events,
+)
+from .sse import DONE, SSEEvent, json_event
+
+# CONFORMANCE §6. A `completed` answer with a function_call item becomes `tool_calls`
+# (handled by the caller); `failed` is an error, never a finish reason.
+_FINISH_BY_STATUS: dict[str, FinishReason] = {
+    "completed": "stop",
+    "cancelled": "stop",
+    "incomplete": "length",
+}
+# §6: the OpenAPI example says `max_tokens` although the enum says `max_output_tokens`, so
+# every reason but content_filter counts as a truncation (the status default above).
+_FINISH_BY_INCOMPLETE_REASON: dict[str, FinishReason] = {
+    "content_filter": "content_filter",
+}
+
+# §10.2 step 4: summary parts (and reasoning items) are separated like the non-stream join.
+_REASONING_SEPARATOR = "\n\n"
+
+
+class ResponseFailedError(TranslationError):
+    """The provider answered HTTP 200 with a `failed` response: an error, not a finish
+    reason (§6); its `error.code` and message are kept."""
+
+    status = 502
+    error_type = "server_error"
+
+
+def responses_response_to_chat(body: dict[str, Any]) -> ChatCompletion:
+    """A Responses object as a `chat.completion` (§7.2, finish reasons §6, usage §8)."""
+    if not isinstance(body, dict) or not isinstance(body.get("output"), list):
+        raise UpstreamFormatError("the provider's answer is not a Responses object")
+    status = body.get("status") or "completed"
+    if status == "failed":
+        error = _as_dict(body.get("error"))
+        code = error.get("code")
+        raise ResponseFailedError(str(error.get("message") or "the response failed"),
+                                  code=code if isinstance(code, str) else None)
+    if status not in ("completed", "incomplete", "cancelled"):
+        raise UpstreamFormatError(f"the provider's response is still '{status}'")
+    message = _answer_message(body["output"])
+    model = body.get("model")
+    created = body.get("created_at")
+    completion: ChatCompletion = {
+        "id": body["id"] if isinstance(body.get("id"), str) else new_completion_id(),
+        "object": "chat.completion",
+        "created": created if isinstance(created, int) else int(time.time()),
+        "model": model if isinstance(model, str) else "",
+        "choices": [{
+            "index": 0,
+            "message": message,
+            "finish_reason": chat_finish_reason(status, body.get("incomplete_details"),
+                                                "tool_calls" in message),
+        }],
+    }
+    usage = chat_usage(body.get("usage"))
+    if usage is not None:
+        completion["usage"] = usage
+    return completion
+
+
+def chat_finish_reason(status: str, incomplete_details: Any, has_function_call: bool
+                       ) -> FinishReason:
+    """The OpenAI finish_reason of a Responses answer that ended with `status`."""
+    if status == "incomplete":
+        reason = _as_dict(incomplete_details).get("reason")
+        return _FINISH_BY_INCOMPLETE_REASON.get(str(reason), "length")
+    if status == "completed" and has_function_call:
+        return "tool_calls"
+    return _FINISH_BY_STATUS.get(status, "stop")
+
+
+def chat_usage(usage: Any) -> Usage | None:
+    """Responses usage -> OpenAI usage (§8): both count cached tokens inside the input."""
+    if not isinstance(usage, dict):
+        return None
+    prompt = _as_int(usage.get("input_tokens"))
+    completion = _as_int(usage.get("output_tokens"))
+    total = usage.get("total_tokens")
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": _as_int(total) if isinstance(total, int) else prompt + completion,
+        # A missing cached_tokens counts as 0 (nonstream_14's docs example omits it).
+        "prompt_tokens_details": {
+            "cached_tokens": _as_int(_as_dict(usage.get("input_tokens_details")).get(
+                "cached_tokens")),
+        },
+        "completion_tokens_details": {
+            "reasoning_tokens": _as_int(_as_dict(usage.get("output_tokens_details")).get(
+                "reasoning_tokens")),
+        },
+    }
+
+
+@dataclass(slots=True)
+class ResponsesToChatStream:
+    """One streamed Responses answer, translated for an OpenAI Chat client."""
+
+    include_usage: bool = field(kw_only=True)
+    envelope: ChunkEnvelope = field(default_factory=ChunkEnvelope, init=False)
+    started: bool = field(default=False, init=False)  # the role chunk has been sent
+    closed: bool = field(default=False, init=False)  # [DONE] or an error frame was sent
+    tool_count: int = field(default=0, init=False)  # OpenAI tool index counter (§13)
+    tool_by_item: dict[str, int] = field(default_factory=dict, init=False)
+    tool_by_output: dict[int, int] = field(default_factory=dict, init=False)
+    tools_with_arguments: set[int] = field(default_factory=set, init=False)
+    reasoning_sent: bool = field(default=False, init=False)
+    reasoning_gap: bool = field(default=False, init=False)  # a new summary part began
+
+    def feed(self, event: SSEEvent) -> list[SSEEvent]:
+        # After our own [DONE] or an error frame nothing may follow; this also ignores the
+        # upstream's trailing `data: [DONE]` (§10.2 step 9), which OpenAI may omit anyway.
+        if self.closed or event.is_done:
+            return []
+        try:
+            payload = json.loads(event.data)
+        except ValueError:
+            payload = None
+        if not isinstance(payload, dict):
+            return self._close_with_error(
+                UpstreamFormatError("the provider sent an event that is not a JSON object")
+                .info())
+        kind = payload.get("type")
+        handler = _HANDLERS.get(kind if isinstance(kind, str) else event.event or "")
+        # Unknown and extension events (`acme:trace_event`) MUST be ignored (§9, §10.2).
+        return handler(self, payload) if handler else []
+
+    def finish(self) -> list[SSEEvent]:
+        if self.closed:
+            return []
+        # The body ended without response.completed/incomplete/failed: the answer may be
+        # cut short, so the client must not see a normal end (§13, silent truncation).
+        return self._close_with_error(
+            UpstreamFormatError("the provider's stream ended before the response completed")
+            .info())
+
+    def fail(self, error: ErrorInfo) -> list[SSEEvent]:
+        return [] if self.closed else self._close_with_error(error)
+
+    def _on_created(self, payload: dict[str, Any]) -> list[SSEEvent]:
+        model = _as_dict(payload.get("response")).get("model")
+        if isinstance(model, str) and not self.started:
+            self.envelope.model = model
+        return self._start()
+
+    def _on_item_added(self, payload: dict[str, Any]) -> list[SSEEvent]:
+        item = _as_dict(payload.get("item"))
+        if item.get("type") != "function_call":
+            return []  # message and reasoning items speak through their deltas
+        return self._open_tool(item, payload.get("output_index"))
+
+    def _on_item_done(self, payload: dict[str, Any]) -> list[SSEEvent]:
+        item = _as_dict(payload.get("item"))
+        if item.get("type") != "function_call":
+            return []
+        index = self._tool_for(item.get("id"), payload.get("output_index"))
+        # Normally a no-op (§10.2 step 6); it only speaks for a provider that skipped the
+        # `.added` event or every argument event, so that the call is not lost.
+        if index is None:
+            return self._open_tool(item, payload.get("output_index"))
+        return self._full_arguments(index, item.get("arguments"))
+
+    def _on_text(self, payload: dict[str, Any]) -> list[SSEEvent]:
+        return self._text_delta("content", payload.get("delta"))
+
+    def _on_refusal(self, payload: dict[str, Any]) -> list[SSEEvent]:
+        return self._text_delta("refusal", payload.get("delta"))
+
+    def _on_summary_part(self, payload: dict[str, Any]) -> list[SSEEvent]:
+        # The separator goes out with the part's first delta, so an empty part leaves none.
+        self.reasoning_gap = self.reasoning_sent
+        return []
+
+    def _on_reasoning(self, payload: dict[str, Any]) -> list[SSEEvent]:
+        delta = payload.get("delta")
+        if not isinstance(delta, str) or not delta:
+            return []
+        if self.reasoning_gap:
+            delta = _REASONING_SEPARATOR + delta
+            self.reasoning_gap = False
+        self.reasoning_sent = True
+        return self._delta({"reasoning_content": delta})
+
+    def _on_arguments_delta(self, payload: dict[str, Any]) -> list[SSEEvent]:
+        index = self._tool_for(payload.get("item_id"), payload.get("output_index"))
+        delta = payload.get("delta")
+        if index is None or not isinstance(delta, str) or not delta:
+            return []
+        self.tools_with_arguments.add(index)
+        return self._delta({"tool_calls": [{"index": index, "function": {"arguments": delta}}]})
+
+    def _on_arguments_done(self, payload: dict[str, Any]) -> list[SSEEvent]:
+        index = self._tool_for(payload.get("item_id"), payload.get("output_index"))
+        return [] if index is None else self._full_arguments(index, payload.get("arguments"))
+
+    def _on_completed(self, payload: dict[str, Any]) -> list[SSEEvent]:
+        return self._end("completed", _as_dict(payload.get("response")))
+
+    def _on_incomplete(self, payload: dict[str, Any]) -> list[SSEEvent]:
+        return self._end("incomplete", _as_dict(payload.get("response")))
+
+    def _on_failed(self, payload: dict[str, Any]) -> list[SSEEvent]:
+        # Reached only without an earlier `error` event, which would have closed the stream.
+        error = _as_dict(_as_dict(payload.get("response")).get("error"))
+        message = error.get("message")
+        code = error.get("code")
+        return self._close_with_error(ErrorInfo(
+            500, message if isinstance(message, str) and message else "the response failed",
+            type="server_error", code=code if isinstance(code, str) else None,
+            origin="responses"))
+
+    def _on_error(self, payload: dict[str, Any]) -> list[SSEEvent]:
+        # Nested (recorded) and flat (OpenAPI) shapes are both read by the shared parser.
+        default = ErrorInfo(500, "the provider reported an error", origin="responses")
+        return self._close_with_error(error_info_from_payload("responses", 500, payload,
+                                                              default))
+
+    def _start(self) -> list[SSEEvent]:
+        """The role chunk, once, before anything else (even if response.created is missing)."""
+        if self.started:
+            return []
+        self.started = True
+        return [json_event(self.envelope.chunk({"role": "assistant", "content": ""}))]
+
+    def _delta(self, delta: dict[str, Any], finish: FinishReason | None = None
+               ) -> list[SSEEvent]:
+        return [*self._start(), json_event(self.envelope.chunk(delta, finish))]
+
+    def _text_delta(self, key: str, delta: Any) -> list[SSEEvent]:
+        return self._delta({key: delta}) if isinstance(delta, str) and delta else []
+
+    def _open_tool(self, item: dict[str, Any], output_index: Any) -> list[SSEEvent]:
+        index = self.tool_count
+        self.tool_count += 1
+        item_id = item.get("id")
+        if isinstance(item_id, str):
+            self.tool_by_item[item_id] = index
+        if isinstance(output_index, int):
+            self.tool_by_output[output_index] = index
+        arguments = item.get("arguments")
+        arguments = arguments if isinstance(arguments, str) else ""
+        if arguments:
+            self.tools_with_arguments.add(index)
+        # The client echoes this id back as tool_call_id, which must become
+        # function_call_output.call_id: it is call_id, never the `fc_` item id (§13). The
+        # item id is only a last resort for a provider that sends no call_id at all.
+        call_id = item.get("call_id") or item_id or f"call_{index}"
+        name = item.get("name")
+        header = {"index": index, "id": call_id, "type": "function",
+                  "function": {"name": name if isinstance(name, str) else "",
+                               "arguments": arguments}}
+        return self._delta({"tool_calls": [header]})
+
+    def _tool_for(self, item_id: Any, output_index: Any) -> int | None:
+        if isinstance(item_id, str) and item_id in self.tool_by_item:
+            return self.tool_by_item[item_id]
+        if isinstance(output_index, int):
+            return self.tool_by_output.get(output_index)
+        return None
+
+    def _full_arguments(self, index: int, arguments: Any) -> list[SSEEvent]:
+        """Whole arguments from a `.done` event, only when no delta carried them (§10.2)."""
+        if index in self.tools_with_arguments or not isinstance(arguments, str) or not arguments:
+            return []
+        self.tools_with_arguments.add(index)
+        return self._delta({"tool_calls": [{"index": index,
+                                            "function": {"arguments": arguments}}]})
+
+    def _end(self, status: str, response: dict[str, Any]) -> list[SSEEvent]:
+        finish = chat_finish_reason(status, response.get("incomplete_details"),
+                                    self.tool_count > 0)
+        events = self._delta({}, finish)
+        usage = chat_usage(response.get("usage"))
+        # §8: a usage chunk only when the client asked for it, and never an invented one.
+        if self.include_usage and usage is not None:
+            events.append(json_event(self.envelope.usage_chunk(usage)))
+        events.append(SSEEvent(DONE))
+        self.closed = True
+        return events
+
+    def _close_with_error(self, info: ErrorInfo) -> list[SSEEvent]:
+        # One error frame and nothing after it: no finish chunk, no [DONE] (§10.2 step 8).
+        self.closed = True
+        return stream_error_events("openai", info)
+
+
+_Handler = Callable[[ResponsesToChatStream, dict[str, Any]], list[SSEEvent]]
+
+# §10.2: every event not listed here (in_progress, content_part.*, *.done of text, ...)
+# is ignored.
+_HANDLERS: dict[str, _Handler] = {
+    "response.created": ResponsesToChatStream._on_created,
+    "response.output_item.added": ResponsesToChatStream._on_item_added,
+    "response.output_item.done": ResponsesToChatStream._on_item_done,
+    "response.output_text.delta": ResponsesToChatStream._on_text,
+    "response.refusal.delta": ResponsesToChatStream._on_refusal,
+    "response.reasoning_summary_part.added": ResponsesToChatStream._on_summary_part,
+    "response.reasoning_summary_text.delta": ResponsesToChatStream._on_reasoning,
+    "response.reasoning_text.delta": ResponsesToChatStream._on_reasoning,
+    "response.function_call_arguments.delta": ResponsesToChatStream._on_arguments_delta,
+    "response.function_call_arguments.done": ResponsesToChatStream._on_arguments_done,
+    "response.completed": ResponsesToChatStream._on_completed,
+    "response.incomplete": ResponsesToChatStream._on_incomplete,
+    "response.failed": ResponsesToChatStream._on_failed,
+    "error": ResponsesToChatStream._on_error,
+}
+
+
+def _answer_message(output: list[Any]) -> ChatMessage:
+    texts: list[str] = []
+    refusals: list[str] = []
+    reasoning: list[str] = []
+    calls: list[ToolCall] = []
+    for item in output:
+        if not isinstance(item, dict):
+            raise UpstreamFormatError("an output item of the provider's answer is not an object")
+        kind = item.get("type")
+        if kind == "message":
+            for part in _dicts(item.get("content")):
+                if part.get("type") == "output_text":
+                    texts.append(str(part.get("text") or ""))
+                elif part.get("type") == "refusal":
+                    refusals.append(str(part.get("refusal") or ""))
+        elif kind == "function_call":
+            calls.append(_tool_call(item))
+        elif kind == "reasoning":
+            reasoning.extend(_reasoning_texts(item))
+        # Other items (web_search_call, ...) are hosted-tool traces with no Chat field.
+    message: ChatMessage = {"role": "assistant", "content": "".join(texts) if texts else None}
+    if refusals:
+        message["refusal"] = "".join(refusals)
+    if reasoning:
+        message["reasoning_content"] = _REASONING_SEPARATOR.join(reasoning)
+    if calls:
+        message["tool_calls"] = calls
+    return message
+
+
+def _tool_call(item: dict[str, Any]) -> ToolCall:
+    # id = call_id, never the `fc_` item id: the client echoes it as tool_call_id (§7.2);
+    # the item id only stands in when a provider sends no call_id, as in the stream.
+    call_id = item.get("call_id") or item.get("id")
+    if not isinstance(call_id, str) or not isinstance(item.get("name"), str):
+        raise UpstreamFormatError("a function_call item lacks call_id or name")
+    arguments = item.get("arguments")
+    return {"id": call_id, "type": "function",
+            "function": {"name": item["name"],
+                         "arguments": arguments if isinstance(arguments, str) else ""}}
+
+
+def _reasoning_texts(item: dict[str, Any]) -> list[str]:
+    """Summary texts, and raw reasoning_text parts (§5.2), skipping empty ones."""
+    parts = [*_dicts(item.get("summary")), *_dicts(item.get("content"))]
+    return [part["text"] for part in parts
+            if part.get("type") in ("summary_text", "reasoning_text")
+            and isinstance(part.get("text"), str) and part["text"]]
+
+
+def _dicts(value: Any) -> list[dict[str, Any]]:
+    return [entry for entry in value if isinstance(entry, dict)] if isinstance(value, list) else []
+
+
+def _as_dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _as_int(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
