@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import unquote
 
 import aiohttp
 from mitmproxy import http
@@ -305,7 +306,8 @@ class Catalog:
             flow.response = json_response(200, self._models_payload(
                 info(flow).get("client_format") == "anthropic"))
         elif kind == "model":
-            wanted = flow.request.path.split("?", 1)[0].split("/models/", 1)[1]
+            # The SDKs percent-encode the `/` of `provider/model` in the path.
+            wanted = unquote(flow.request.path.split("?", 1)[0].split("/models/", 1)[1])
             for listed, owner, entry in self.listing():
                 if listed == wanted:
                     flow.response = json_response(200, self._model_object(listed, owner, entry))

@@ -172,6 +172,10 @@ def parse_provider(raw: Any, *, path: Path | None = None, index: int = 0) -> Pro
         raise ConfigError(f"providers[{index}]: expected a mapping with at least a name",
                           path=path)
     name = raw.get("name")
+    if isinstance(name, bool | int | float):
+        # YAML reads `name: off` or `name: 1` as a boolean or number.
+        raise ConfigError(f"providers[{index}]: field 'name': {name!r} is not a string; "
+                          "put the name in quotes", path=path)
     if not isinstance(name, str) or not name.strip():
         raise ConfigError(f"providers[{index}]: field 'name': expected a non-empty string",
                           path=path)
