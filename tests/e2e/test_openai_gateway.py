@@ -51,7 +51,7 @@ def fake() -> Iterator[tuple[FakeProvider, str]]:
 @pytest.fixture(scope="module")
 def proxy(fake: tuple[FakeProvider, str], tmp_path_factory: pytest.TempPathFactory
           ) -> Iterator[MitmllmProcess]:
-    provider, url = fake
+    _, url = fake
     port = url.rsplit(":", 1)[1]
     config = f"""\
 # my gateway
