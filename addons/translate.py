@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
 from typing import Any
 
 from mitmproxy import http
@@ -48,10 +47,8 @@ def _format(value: str | None) -> Format:
 
 
 class Translate:
-    def __init__(self, gateway: Gateway,
-                 count_tokens: Callable[[http.HTTPFlow], bool] | None = None):
+    def __init__(self, gateway: Gateway):
         self.gateway = gateway
-        self.count_tokens = count_tokens
 
     # --- request -------------------------------------------------------------------
 
@@ -83,11 +80,16 @@ class Translate:
         provider = exchange.provider
         base_path = provider.base_path if provider else LOCAL_BASE_PATH
         request = flow.request
+        endpoint = hub.ENDPOINTS[provider_format]
         if meta.get("kind") == "count_tokens":
-            if self.count_tokens is None or not self.count_tokens(flow):
-                answer_error(flow, 501, "count_tokens is only available for Anthropic "
-                             "providers.", code="not_implemented")
-            return
+            # Only Anthropic counts tokens for a Messages request; any other count would be
+            # a guess with another model's tokenizer, so it is refused rather than invented.
+            if provider_format != "anthropic":
+                answer_error(flow, 501, "POST /v1/messages/count_tokens is only available "
+                             f"for Anthropic-format providers; '{meta.get('provider')}' "
+                             f"speaks {provider_format}.", code="not_implemented")
+                return
+            endpoint = "/messages/count_tokens"
         if client == provider_format:
             if upstream_model != body["model"]:
                 request.content = replace_top_level_string(request.get_content() or b"",
@@ -102,7 +104,7 @@ class Translate:
             request.headers.pop("content-encoding", None)
         # The body was parsed as JSON; say so even if the client did not (curl -d).
         request.headers["content-type"] = "application/json"
-        request.path = base_path.rstrip("/") + hub.ENDPOINTS[provider_format]
+        request.path = base_path.rstrip("/") + endpoint
         # Compressed answers could not be translated (nor read in mitmweb) as they arrive.
         request.headers["accept-encoding"] = "identity"
 
