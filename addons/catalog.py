@@ -302,15 +302,17 @@ class Catalog:
         if is_answered(flow):
             return
         kind = info(flow).get("kind")
+        anthropic_shape = info(flow).get("client_format") == "anthropic"
         if kind == "models":
-            flow.response = json_response(200, self._models_payload(
-                info(flow).get("client_format") == "anthropic"))
+            flow.response = json_response(200, self._models_payload(anthropic_shape))
         elif kind == "model":
             # The SDKs percent-encode the `/` of `provider/model` in the path.
             wanted = unquote(flow.request.path.split("?", 1)[0].split("/models/", 1)[1])
             for listed, owner, entry in self.listing():
                 if listed == wanted:
-                    flow.response = json_response(200, self._model_object(listed, owner, entry))
+                    flow.response = json_response(200, self._anthropic_model(listed, entry)
+                                                  if anthropic_shape else
+                                                  self._model_object(listed, owner, entry))
                     return
             answer_error(flow, 404, f"The model '{wanted}' does not exist; GET /v1/models "
                          "lists the available ones.", param="model", code="model_not_found")
@@ -319,15 +321,17 @@ class Catalog:
         return {"id": listed, "object": "model", "created": entry.created or int(self.started),
                 "owned_by": owner}
 
+    def _anthropic_model(self, listed: str, entry: ModelEntry) -> dict[str, Any]:
+        created = datetime.fromtimestamp(entry.created or self.started, UTC)
+        return {"type": "model", "id": listed, "display_name": entry.display_name or listed,
+                "created_at": created.strftime("%Y-%m-%dT%H:%M:%SZ")}
+
     def _models_payload(self, anthropic_shape: bool) -> dict[str, Any]:
         rows = self.listing()
         if not anthropic_shape:
             return {"object": "list",
                     "data": [self._model_object(*row) for row in rows]}
-        data = [{"type": "model", "id": listed,
-                 "display_name": entry.display_name or listed,
-                 "created_at": datetime.fromtimestamp(entry.created or self.started, UTC)
-                 .strftime("%Y-%m-%dT%H:%M:%SZ")} for listed, _, entry in rows]
+        data = [self._anthropic_model(listed, entry) for listed, _, entry in rows]
         return {"data": data, "has_more": False,
                 "first_id": data[0]["id"] if data else None,
                 "last_id": data[-1]["id"] if data else None}

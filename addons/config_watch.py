@@ -75,6 +75,10 @@ class ConfigWatcher:
         if signature == self._signature:
             return False
         self._signature = signature
+        if signature is None:
+            # Editors often delete and rewrite: wait for the new file, keep the config.
+            logger.warning("config %s is gone; keeping the current config", self.path)
+            return False
         try:
             config = load_config(self.path)
         except ConfigError as exc:

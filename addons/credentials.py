@@ -50,8 +50,9 @@ def point_at(request: http.Request, provider: ProviderConfig) -> None:
     request.port = provider.effective_port
     request.host = provider.host
     default_port = 443 if provider.protocol == "https" else 80
-    request.host_header = (provider.host if provider.effective_port == default_port
-                           else f"{provider.host}:{provider.effective_port}")
+    host = f"[{provider.host}]" if ":" in provider.host else provider.host
+    request.host_header = (host if provider.effective_port == default_port
+                           else f"{host}:{provider.effective_port}")
 
 
 class Credentials:

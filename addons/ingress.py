@@ -16,7 +16,7 @@ from typing import Any
 from mitmproxy import http
 
 from .answers import answer_error, is_answered
-from .state import Gateway, Kind, info
+from .state import Gateway, Kind, info, is_routed_replay
 
 # (path without /v1, method) -> kind, client format
 _ENDPOINTS: dict[str, tuple[str, Kind, str]] = {
@@ -57,11 +57,11 @@ class Ingress:
         self.gateway = gateway
 
     def requestheaders(self, flow: http.HTTPFlow) -> None:
-        if is_answered(flow):
+        if is_answered(flow) or is_routed_replay(flow):
             return
         request = flow.request
         kind, fmt, allowed = classify(request.method, request.path)
-        if kind == "models" and "anthropic-version" in request.headers:
+        if kind in ("models", "model") and "anthropic-version" in request.headers:
             fmt = "anthropic"  # the Anthropic SDK's models.list() wants its own shape
         meta = info(flow)
         meta["kind"] = kind
@@ -86,7 +86,7 @@ class Ingress:
             self._too_large(flow)
 
     def request(self, flow: http.HTTPFlow) -> None:
-        if is_answered(flow):
+        if is_answered(flow) or is_routed_replay(flow):
             return
         meta = info(flow)
         if meta.get("kind") not in MODEL_KINDS:

@@ -20,7 +20,7 @@ from ..config.model import LOCAL_PROVIDER, GatewayConfig
 from ..local.server import LocalBackend
 from .answers import answer_error, is_answered, json_response
 from .catalog import Catalog
-from .state import Gateway, info
+from .state import Gateway, info, is_routed_replay
 
 logger = logging.getLogger(__name__)
 
@@ -70,7 +70,7 @@ class Local:
         await self.running()
 
     def request(self, flow: http.HTTPFlow) -> Any:
-        if is_answered(flow):
+        if is_answered(flow) or is_routed_replay(flow):
             return None
         meta = info(flow)
         kind = meta.get("kind")

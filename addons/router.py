@@ -27,7 +27,7 @@ from ..config.model import LOCAL_PROVIDER, GatewayConfig, ProviderConfig, slug
 from .answers import answer_error, is_answered
 from .catalog import Catalog
 from .ingress import MODEL_KINDS
-from .state import Gateway, info
+from .state import Gateway, info, is_routed_replay
 
 LOCAL_TIMEOUT = 600.0  # local generation can be slow on CPU; it never waits on a network
 MAX_LISTED = 30  # models named in a 404 before "... and N more"
@@ -84,7 +84,8 @@ class Router:
         self.local_ids = local_ids
 
     def request(self, flow: http.HTTPFlow) -> Coroutine[Any, Any, None] | None:
-        if is_answered(flow) or info(flow).get("kind") not in MODEL_KINDS:
+        if is_answered(flow) or is_routed_replay(flow) or \
+                info(flow).get("kind") not in MODEL_KINDS:
             return None
         model = info(flow).get("model")
         if model is None:

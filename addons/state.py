@@ -92,3 +92,9 @@ def info(flow: http.HTTPFlow) -> FlowInfo:
 
 def is_ours(flow: http.HTTPFlow) -> bool:
     return METADATA_KEY in flow.metadata
+
+
+def is_routed_replay(flow: http.HTTPFlow) -> bool:
+    """A replayed flow (mitmweb, `mitmdump -nC`) whose request is already the provider's:
+    only credentials act on it again."""
+    return flow.is_replay == "request" and "provider" in flow.metadata.get(METADATA_KEY, {})

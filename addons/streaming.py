@@ -40,7 +40,8 @@ def error_events(client: Format, error: ErrorInfo) -> list[SSEEvent]:
 
 
 class StreamAdapter:
-    __slots__ = ("_decoder", "_ended", "_kept", "_overflow", "client", "flow_id", "translator")
+    __slots__ = ("_decoder", "_ended", "_kept", "_overflow", "_pending_error", "client",
+                 "flow_id", "translator")
 
     def __init__(self, client: Format, translator: StreamTranslator | None, *, flow_id: str):
         self.client = client
@@ -50,14 +51,26 @@ class StreamAdapter:
         self._ended = False
         self._kept = bytearray()
         self._overflow = 0
+        self._pending_error: ErrorInfo | None = None
+
+    @classmethod
+    def failed(cls, client: Format, error: ErrorInfo, *, flow_id: str) -> StreamAdapter:
+        """An adapter that answers the whole stream with one error event."""
+        adapter = cls(client, None, flow_id=flow_id)
+        adapter._pending_error = error
+        return adapter
 
     def __call__(self, chunk: bytes) -> bytes | list[bytes]:
+        if self._pending_error is not None:
+            error, self._pending_error = self._pending_error, None
+            return self._abort(error, final=not chunk)
         if self._ended:
             return b"" if not chunk else []
         try:
             if not chunk:
+                tail = self._finish()
                 self._ended = True
-                return self._keep(self._finish())
+                return self._keep(tail)
             if self.translator is None:
                 return self._keep(chunk) or []
             out = self._translate(chunk)

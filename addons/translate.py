@@ -34,7 +34,7 @@ from ..translators.errors import (
 from ..translators.json_edit import replace_top_level_string
 from .answers import answer_error, error_response, is_answered
 from .ingress import MODEL_KINDS
-from .state import Gateway, info, is_ours
+from .state import Gateway, info, is_ours, is_routed_replay
 from .streaming import StreamAdapter
 
 logger = logging.getLogger(__name__)
@@ -53,7 +53,7 @@ class Translate:
     # --- request -------------------------------------------------------------------
 
     def request(self, flow: http.HTTPFlow) -> None:
-        if is_answered(flow) or flow.is_replay == "request":
+        if is_answered(flow) or is_routed_replay(flow):
             return
         meta = info(flow)
         if meta.get("kind") not in MODEL_KINDS or "provider" not in meta:
@@ -100,8 +100,9 @@ class Translate:
                                                {**body, "model": upstream_model},
                                                max_tokens_default=max_tokens)
             meta["dropped"] = list(translated.dropped)
-            request.content = json.dumps(translated.body, ensure_ascii=False).encode()
+            # Popped first: with the header on, mitmproxy would re-compress the new content.
             request.headers.pop("content-encoding", None)
+            request.content = json.dumps(translated.body, ensure_ascii=False).encode()
         # The body was parsed as JSON; say so even if the client did not (curl -d).
         request.headers["content-type"] = "application/json"
         request.path = base_path.rstrip("/") + endpoint
@@ -121,9 +122,17 @@ class Translate:
         client = _format(meta.get("client_format"))
         provider_format = _format(meta.get("provider_format"))
         exchange = self.gateway.exchange(flow)
-        translator = hub.stream_translator(client, provider_format, exchange.body or {},
-                                           model=meta.get("model", ""))
-        adapter = StreamAdapter(client, translator, flow_id=flow.id)
+        try:
+            translator = hub.stream_translator(client, provider_format, exchange.body or {},
+                                               model=meta.get("model", ""))
+            adapter = StreamAdapter(client, translator, flow_id=flow.id)
+        except Exception:
+            # Fail closed: the client gets an error event, never the provider's raw stream.
+            logger.exception("flow %s: cannot set up the stream translation", flow.id)
+            adapter = StreamAdapter.failed(client, UpstreamFormatError(
+                "mitmllm could not translate the provider's stream (the proxy log has the "
+                "details).").info(), flow_id=flow.id)
+            translator = adapter.translator
         exchange.stream = adapter
         response.stream = adapter
         response.headers.pop("content-length", None)
@@ -169,9 +178,9 @@ class Translate:
         exchange = self.gateway.peek_exchange(flow)
         translated = hub.translate_response(client, provider, body,
                                             exchange.body if exchange and exchange.body else {})
+        response.headers.pop("content-encoding", None)
         response.content = json.dumps(translated, ensure_ascii=False).encode()
         response.headers["content-type"] = "application/json"
-        response.headers.pop("content-encoding", None)
 
     def _translate_error(self, flow: http.HTTPFlow, client: Format, provider: Format) -> None:
         response = flow.response
@@ -183,9 +192,9 @@ class Translate:
                                  response.headers.get("request-id"))
         status, body = render_error(client, _with_provider(flow, error))
         response.status_code = status
+        response.headers.pop("content-encoding", None)
         response.content = json.dumps(body, ensure_ascii=False).encode()
         response.headers["content-type"] = "application/json"
-        response.headers.pop("content-encoding", None)
 
     def _routed(self, flow: http.HTTPFlow) -> bool:
         if not is_ours(flow):

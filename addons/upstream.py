@@ -242,6 +242,8 @@ class UpstreamErrors:
         logger.warning("%s %s: %s", provider_name, meta.get("upstream_model"), error.message)
         if exchange is not None and exchange.stream is not None:
             exchange.stream_tail = exchange.stream.fail(error)
+            if flow_.response is not None:
+                exchange.stream.keep_in(flow_.response)  # what the client got, for mitmweb
         else:
             flow_.response = error_response(flow_, error)
 

@@ -8,7 +8,8 @@ loopback server, and (with --proxy-url) through the mitmllm proxy — with the r
 Every path generates the same number of tokens for the same templated prompt (EOS is
 suppressed with a logit bias on all paths alike), streamed, and is timed from the request to
 the last token, so prompt processing and the first token count too. Each path gets one
-warm-up run (MLX compiles kernels on first use), then `--runs` timed runs; the median is shown.
+warm-up run (MLX compiles kernels on first use), then the paths take turns for `--runs` timed
+rounds, so changes in machine load hit all of them alike; the median is shown.
 The server and proxy paths read raw SSE with aiohttp, so client-side parsing stays small.
 
 For the proxy column the proxy must serve the same folder: run `mitmllm run` with
@@ -24,6 +25,7 @@ import argparse
 import asyncio
 import json
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
@@ -84,7 +86,8 @@ def measure_direct(model_dir: Path, tokens: int) -> Callable[[], Awaitable[Run]]
             sampler=make_sampler(temp=0.0),
             logits_processors=processors,
         ):
-            first = first or time.perf_counter()
+            if not first and response.text:  # as for HTTP: the first visible text
+                first = time.perf_counter()
             count = response.generation_tokens
         end = time.perf_counter()
         return Run(count, end - started, (first or end) - started)
@@ -116,19 +119,27 @@ def measure_http(
             async for line in response.content:
                 if not line.startswith(b"data: {"):
                     continue
-                first = first or time.perf_counter()
-                usage = json.loads(line[6:]).get("usage")
-                if usage:
-                    count = usage["completion_tokens"]
+                chunk = json.loads(line[6:])
+                # The first chunk (role only) leaves before any token: time the first text.
+                if not first and any(c["delta"].get("content") for c in chunk["choices"]):
+                    first = time.perf_counter()
+                if chunk.get("usage"):
+                    count = chunk["usage"]["completion_tokens"]
         end = time.perf_counter()
         return Run(count, end - started, (first or end) - started)
 
     return run
 
 
-async def repeat(name: str, run: Callable[[], Awaitable[Run]], runs: int) -> Result:
-    await run()  # warm-up: kernel compilation, model load, connection set-up
-    return Result(name, [await run() for _ in range(runs)])
+async def compare(paths: dict[str, Callable[[], Awaitable[Run]]], runs: int) -> list[Result]:
+    """One warm-up per path, then the paths take turns, so drift in machine load hits all."""
+    for run in paths.values():
+        await run()  # kernel compilation, model load, connection set-up
+    samples: dict[str, list[Run]] = {name: [] for name in paths}
+    for _ in range(runs):
+        for name, run in paths.items():
+            samples[name].append(await run())
+    return [Result(name, found) for name, found in samples.items()]
 
 
 def report(results: list[Result], tokens: int) -> None:
@@ -146,17 +157,15 @@ async def main(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as scratch:
         model_dir = args.model_dir
         if model_dir is None:
-            from mitmllm.tests.local.tinymodel import build_tiny_model
+            sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+            from support.tinymodel import build_tiny_model
 
-            model_dir = build_tiny_model(Path(scratch))
+            model_dir = build_tiny_model(Path(scratch), hidden=args.hidden, layers=args.layers)
         model_dir = model_dir.expanduser().resolve()
         model_id = model_dir.name
         print(f"model {model_id} at {model_dir}")
 
-        results = []
-        direct = measure_direct(model_dir, args.tokens)
-        results.append(await repeat("direct", direct, args.runs))
-
+        paths = {"direct": measure_direct(model_dir, args.tokens)}
         from mlx_lm.utils import load_tokenizer
 
         eos_id = int(load_tokenizer(model_dir).eos_token_id)
@@ -164,19 +173,18 @@ async def main(args: argparse.Namespace) -> None:
         await backend.start()
         try:
             async with aiohttp.ClientSession() as session:
-                server = measure_http(
+                paths["server"] = measure_http(
                     session, backend.base_url + "/v1", model_id, args.tokens, eos_id
                 )
-                results.append(await repeat("server", server, args.runs))
                 if args.proxy_url:
-                    proxy = measure_http(
+                    paths["proxy"] = measure_http(
                         session,
                         args.proxy_url.rstrip("/"),
                         args.proxy_model or model_id,
                         args.tokens,
                         eos_id,
                     )
-                    results.append(await repeat("proxy", proxy, args.runs))
+                results = await compare(paths, args.runs)
         finally:
             await backend.stop()
         report(results, args.tokens)
@@ -185,6 +193,8 @@ async def main(args: argparse.Namespace) -> None:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model-dir", type=Path, help="a model folder (default: a tiny llama)")
+    parser.add_argument("--hidden", type=int, default=64, help="the built model's width")
+    parser.add_argument("--layers", type=int, default=2, help="the built model's depth")
     parser.add_argument("--tokens", type=int, default=256, help="tokens per run (default 256)")
     parser.add_argument("--runs", type=int, default=5, help="timed runs per path (default 5)")
     parser.add_argument(

@@ -20,6 +20,8 @@ from typing import Any
 
 DONE = "[DONE]"
 _BOM = "\ufeff"
+# json.dumps builds a new encoder for every call with non-default options; one is enough.
+_COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,4 +136,4 @@ def encode_event(data: str, event: str | None = None) -> bytes:
 
 def json_event(payload: Any, event: str | None = None) -> SSEEvent:
     """An event whose data is compact JSON, as the providers send it."""
-    return SSEEvent(json.dumps(payload, separators=(",", ":"), ensure_ascii=False), event)
+    return SSEEvent(_COMPACT.encode(payload), event)

@@ -1,0 +1,258 @@
+"""StreamAdapter: the per-flow stream callable. Chunks in, chunks out, `b""` only at the end,
+never an exception, an error event in the client's format when anything breaks."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import pytest
+from mitmproxy.test import tutils
+
+from mitmllm.addons.streaming import KEEP_BYTES, StreamAdapter
+from mitmllm.translators import hub
+from mitmllm.translators.errors import ErrorInfo
+from mitmllm.translators.sse import SSEEvent
+
+VECTORS = Path(__file__).resolve().parent.parent / "vectors"
+ANTHROPIC_SSE: bytes = json.loads(
+    (VECTORS / "stream_20_anthropic_text_docs.json").read_text(encoding="utf-8")
+)["anthropic_sse"].encode()
+EXPECTED: dict[str, Any] = json.loads(
+    (VECTORS / "stream_20_anthropic_text_docs.json").read_text(encoding="utf-8")
+)["expected_accumulated"]
+
+
+def frames(data: bytes) -> list[tuple[str | None, str]]:
+    """(event, data) of every frame the client receives."""
+    out = []
+    for block in data.decode("utf-8").split("\n\n"):
+        if not block.strip():
+            continue
+        event = None
+        lines = []
+        for line in block.split("\n"):
+            if line.startswith("event: "):
+                event = line[len("event: "):]
+            elif line.startswith("data: "):
+                lines.append(line[len("data: "):])
+        out.append((event, "\n".join(lines)))
+    return out
+
+
+def as_bytes(result: bytes | list[bytes]) -> bytes:
+    return result if isinstance(result, bytes) else b"".join(result)
+
+
+def feed_bytewise(adapter: StreamAdapter, data: bytes) -> tuple[bytes, list[Any]]:
+    results: list[Any] = []
+    for i in range(len(data)):
+        results.append(adapter(data[i:i + 1]))
+    results.append(adapter(b""))
+    return b"".join(as_bytes(r) for r in results), results
+
+
+def anthropic_to_openai(request: dict[str, Any] | None = None) -> StreamAdapter:
+    translator = hub.stream_translator("openai", "anthropic", request or {}, model="claude")
+    assert translator is not None
+    return StreamAdapter("openai", translator, flow_id="flow-123")
+
+
+def test_passthrough_returns_chunks_unchanged() -> None:
+    adapter = StreamAdapter("openai", None, flow_id="f")
+    chunks = [b"data: {\"a\":", b"1}\n", b"\n", b": keep-alive\n\n", b"data: [DONE]\n\n"]
+    for chunk in chunks:
+        assert adapter(chunk) == chunk
+    assert adapter(b"") == b""
+
+
+def test_translating_adapter_bytewise_holds_back_and_ends_with_done() -> None:
+    adapter = anthropic_to_openai()
+    out, results = feed_bytewise(adapter, ANTHROPIC_SSE)
+    for result in results[:-1]:
+        assert result != b"", "b'' before the end would end the client's body"
+        assert result == [] or (isinstance(result, bytes) and result)
+    assert [] in results  # it holds back partial events rather than sending b""
+    assert results[-1] != [] and isinstance(results[-1], bytes)
+
+    received = frames(out)
+    assert all(event is None for event, _ in received)  # OpenAI frames: data only
+    assert received[-1][1] == "[DONE]"
+    chunks = [json.loads(data) for _, data in received[:-1]]
+    assert all(c["object"] == "chat.completion.chunk" for c in chunks)
+    text = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"])
+    assert text == EXPECTED["message"]["content"]
+    finish = [c["choices"][0]["finish_reason"] for c in chunks
+              if c["choices"] and c["choices"][0]["finish_reason"]]
+    assert finish == [EXPECTED["finish_reason"]]
+
+
+def test_bytewise_equals_whole_and_usage_when_asked() -> None:
+    whole_adapter = anthropic_to_openai({"stream_options": {"include_usage": True}})
+    whole = as_bytes(whole_adapter(ANTHROPIC_SSE)) + as_bytes(whole_adapter(b""))
+    bytewise, _ = feed_bytewise(anthropic_to_openai({"stream_options":
+                                                     {"include_usage": True}}), ANTHROPIC_SSE)
+
+    def without_ids(data: bytes) -> list[Any]:
+        out = []
+        for _, payload in frames(data):
+            if payload == "[DONE]":
+                out.append(payload)
+                continue
+            chunk = json.loads(payload)
+            chunk.pop("id", None)
+            chunk.pop("created", None)
+            out.append(chunk)
+        return out
+
+    assert without_ids(bytewise) == without_ids(whole)
+    usage = [c["usage"] for c in without_ids(whole)[:-1] if c.get("usage")]
+    assert usage[-1] == EXPECTED["usage"]
+
+
+class BreaksAfter:
+    """A real translator that raises on the n-th upstream event (a translator bug)."""
+
+    def __init__(self, n: int, fail_raises: bool = False):
+        translator = hub.stream_translator("openai", "anthropic", {}, model="claude")
+        assert translator is not None
+        self.inner = translator
+        self.n = n
+        self.fed = 0
+        self.fail_raises = fail_raises
+
+    def feed(self, event: SSEEvent) -> list[SSEEvent]:
+        self.fed += 1
+        if self.fed > self.n:
+            raise RuntimeError("kaboom in feed")
+        return self.inner.feed(event)
+
+    def finish(self) -> list[SSEEvent]:
+        return self.inner.finish()
+
+    def fail(self, error: ErrorInfo) -> list[SSEEvent]:
+        if self.fail_raises:
+            raise RuntimeError("kaboom in fail")
+        return self.inner.fail(error)
+
+
+@pytest.mark.parametrize("fail_raises", [False, True])
+def test_translator_that_raises_ends_the_stream_with_an_error_frame(
+        fail_raises: bool, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.ERROR, logger="mitmllm.addons.streaming")
+    adapter = StreamAdapter("openai", BreaksAfter(3, fail_raises), flow_id="flow-77")
+    out, results = feed_bytewise(adapter, ANTHROPIC_SSE)  # must not raise
+    received = frames(out)
+    assert "[DONE]" not in [data for _, data in received]
+    last = json.loads(received[-1][1])
+    assert set(last) == {"error"}
+    assert "translate" in last["error"]["message"]
+    assert any(json.loads(d).get("choices") for _, d in received[:-1])  # what came before
+    assert results[-1] == b""  # the end of the body
+    logged = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert logged and "flow-77" in logged[0].getMessage()
+    assert logged[0].exc_info is not None
+
+
+def test_after_a_failure_nothing_more_is_sent() -> None:
+    adapter = StreamAdapter("openai", BreaksAfter(0), flow_id="f")
+    first = adapter(ANTHROPIC_SSE[:400])
+    assert isinstance(first, bytes) and b'"error"' in first
+    assert adapter(ANTHROPIC_SSE[400:]) == []
+    assert adapter(b"") == b""
+
+
+class FinishRaises:
+    def feed(self, event: SSEEvent) -> list[SSEEvent]:
+        return []
+
+    def finish(self) -> list[SSEEvent]:
+        raise RuntimeError("kaboom in finish")
+
+    def fail(self, error: ErrorInfo) -> list[SSEEvent]:
+        return [SSEEvent(json.dumps({"error": {"message": error.message}}))]
+
+
+def test_translator_whose_finish_raises_still_ends_with_an_error_frame() -> None:
+    adapter = StreamAdapter("openai", FinishRaises(), flow_id="f")
+    assert adapter(b"data: {}\n\n") == []
+    tail = adapter(b"")
+    assert isinstance(tail, bytes)
+    assert b'"error"' in tail
+
+
+def test_fail_gives_the_client_formats_error_event() -> None:
+    error = ErrorInfo(502, "Provider 'corp' broke off the answer: connection reset",
+                      code="provider_error")
+
+    anthropic = frames(StreamAdapter("anthropic", None, flow_id="f").fail(error))
+    assert len(anthropic) == 1
+    event, data = anthropic[0]
+    assert event == "error"
+    payload = json.loads(data)
+    assert payload["type"] == "error"
+    assert payload["error"]["message"] == error.message
+    assert payload["error"]["type"] == "api_error"
+
+    openai = frames(StreamAdapter("openai", None, flow_id="f").fail(error))
+    assert len(openai) == 1
+    assert openai[0][0] is None
+    assert json.loads(openai[0][1])["error"]["message"] == error.message
+    assert json.loads(openai[0][1])["error"]["code"] == "provider_error"
+
+    responses = frames(StreamAdapter("responses", None, flow_id="f").fail(error))
+    assert responses[0][0] == "error"
+    payload = json.loads(responses[0][1])
+    assert payload["type"] == "error"
+    assert payload["message"] == error.message
+    assert payload["code"] == "provider_error"
+
+
+def test_fail_of_a_translating_adapter_uses_the_translator_and_happens_once() -> None:
+    adapter = anthropic_to_openai()
+    head = as_bytes(adapter(ANTHROPIC_SSE[:400]))
+    tail = adapter.fail(ErrorInfo(504, "Provider 'anthropic' did not answer within 60 s",
+                                  code="provider_timeout"))
+    received = frames(tail)
+    assert json.loads(received[-1][1])["error"]["message"].startswith("Provider 'anthropic'")
+    assert "[DONE]" not in tail.decode()
+    assert head  # the events before the failure were sent
+    assert adapter.fail(ErrorInfo(502, "again")) == b""
+    assert adapter(ANTHROPIC_SSE[400:]) == []
+    assert adapter(b"") == b""
+
+
+def test_keep_in_stores_a_small_stream_whole() -> None:
+    adapter = StreamAdapter("openai", None, flow_id="f")
+    for chunk in (b"data: 1\n\n", b"data: [DONE]\n\n"):
+        adapter(chunk)
+    adapter(b"")
+    response = tutils.tresp(content=b"")
+    adapter.keep_in(response)
+    assert response.raw_content == b"data: 1\n\ndata: [DONE]\n\n"
+
+
+def test_keep_in_stores_a_bounded_copy() -> None:
+    adapter = StreamAdapter("openai", None, flow_id="f")
+    chunk = b"data: " + b"x" * (30 * 1024 - 8) + b"\n\n"
+    sent = 0
+    for _ in range(10):
+        assert adapter(chunk) == chunk  # the client still gets everything
+        sent += len(chunk)
+    adapter(b"")
+    response = tutils.tresp(content=b"")
+    adapter.keep_in(response)
+    kept = response.raw_content or b""
+    assert kept.startswith(chunk * (KEEP_BYTES // len(chunk)))
+    assert len(kept) < KEEP_BYTES + 200
+    assert kept.endswith(f": [mitmllm: {sent - KEEP_BYTES} more bytes not kept]\n".encode())
+
+
+def test_keep_in_keeps_the_translated_bytes() -> None:
+    adapter = anthropic_to_openai()
+    out = as_bytes(adapter(ANTHROPIC_SSE)) + as_bytes(adapter(b""))
+    response = tutils.tresp(content=b"")
+    adapter.keep_in(response)
+    assert response.raw_content == out
