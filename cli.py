@@ -22,7 +22,7 @@ from typing import Any, NoReturn
 from . import __version__
 from .config.model import GatewayConfig, ProviderConfig
 from .config.presets import CUSTOM_EXAMPLES, PRESETS
-from .config.schema import AUTH_KINDS, FORMATS, PROTOCOLS, ConfigError
+from .config.schema import AUTH_KINDS, FORMATS, PROTOCOLS, ConfigError, ConfigFileError
 from .config.secrets import SecretError, Secrets, api_key_account, header_account
 from .config.store import ConfigDocument, config_path, ensure_config_file, load_config
 
@@ -78,8 +78,18 @@ def _provider_field_options(parser: argparse.ArgumentParser, *, editing: bool) -
         parser.add_argument("--clear-models", action="store_true")
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """Bad options get one line that says why, not the whole usage block."""
+
+    def error(self, message: str) -> NoReturn:
+        where = self.prog.removeprefix("mitmllm").strip()
+        print(f"mitmllm: {where + ': ' if where else ''}{message} (see --help)",
+              file=sys.stderr)
+        sys.exit(EXIT_BAD_INPUT)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="mitmllm", description="A local gateway for LLM APIs, built on mitmproxy.")
     parser.add_argument("--version", action="version", version=f"mitmllm {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -246,9 +256,10 @@ def cmd_providers_add(args: argparse.Namespace) -> int:
     if args.models:
         fields["models"] = _models(args.models)
     document = ConfigDocument(_path(args))
-    if document.validated().provider(args.name) is not None:
-        fail(f"a provider named '{args.name}' already exists (change it with "
-             f"`mitmllm providers edit {args.name} ...`)")
+    existing = document.validated().provider(args.name)
+    if existing is not None:
+        fail(f"a provider named '{existing.name}' already exists (change it with "
+             f"`mitmllm providers edit {existing.name} ...`)")
     document.add_provider(fields)
     config = document.save()
     provider = _provider(config, args.name)
@@ -441,6 +452,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CliError as exc:
         print(f"mitmllm: {exc}", file=sys.stderr)
         return exc.code
+    except ConfigFileError as exc:
+        print(f"mitmllm: {exc}", file=sys.stderr)
+        return EXIT_FAILED
     except ConfigError as exc:
         print(f"mitmllm: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT

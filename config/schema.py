@@ -8,7 +8,9 @@ misspelt `base_path` silently falling back to `/v1` is worse than a refusal.
 
 from __future__ import annotations
 
+import datetime
 import difflib
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import fields
@@ -49,6 +51,10 @@ class ConfigError(Exception):
         if field:
             where.append(f"field '{field}'")
         super().__init__(": ".join([*where, message]))
+
+
+class ConfigFileError(ConfigError):
+    """The file itself cannot be read or written (permissions, a directory in the way)."""
 
 
 class _Fields:
@@ -100,7 +106,8 @@ class _Fields:
 
     def number(self, key: str, default: float, *, low: float) -> float:
         value = self.data.get(key, default)
-        if isinstance(value, bool) or not isinstance(value, int | float) or value <= low:
+        if isinstance(value, bool) or not isinstance(value, int | float) \
+                or not math.isfinite(value) or value <= low:
             raise self.error(key, f"expected a number greater than {low:g}, got {value!r}")
         return float(value)
 
@@ -121,7 +128,9 @@ def parse_config(data: Any, path: Path | None = None) -> GatewayConfig:
     top.reject_unknown(("listen", "providers", "local"))
     listen = _parse_listen(_section(top, "listen"), path)
     local = _parse_local(_section(top, "local"), path)
-    raw_providers = data.get("providers") or []
+    raw_providers = data.get("providers")
+    if raw_providers is None:
+        raw_providers = []
     if not isinstance(raw_providers, list):
         raise top.error("providers", "expected a list of providers")
     providers: list[ProviderConfig] = []
@@ -200,8 +209,9 @@ def parse_provider(raw: Any, *, path: Path | None = None, index: int = 0) -> Pro
     for key, value in headers.items():
         if not isinstance(key, str) or not _HEADER_NAME.match(key):
             raise f.error("headers", f"{key!r} is not a valid header name")
-        if not isinstance(value, str | int | float) or isinstance(value, bool):
-            raise f.error("headers", f"the value of {key} must be a string")
+        # YAML reads `2023-06-01` as a date: it is still the text the user wrote.
+        if not isinstance(value, str | int | float | datetime.date) or isinstance(value, bool):
+            raise f.error("headers", f"the value of {key} must be a string (quote it)")
     secret_headers = f.string_list("secret_headers")
     for key in secret_headers:
         if not _HEADER_NAME.match(key):

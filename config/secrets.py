@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import keyring
+import keyring.backends.null
 import keyring.errors
 
 from .model import ProviderConfig, env_key_name
@@ -94,7 +95,15 @@ class Secrets:
         return (f"no API key for provider '{provider.name}': run `mitmllm providers set-key "
                 f"{provider.name}` or set {' or '.join(names)}")
 
+    def _require_storage(self) -> None:
+        # The null backend "stores" nothing and says nothing: a user would think the key
+        # was saved. It is only good for reading (tests, environment-only setups).
+        if isinstance(keyring.get_keyring(), keyring.backends.null.Keyring):
+            raise SecretError(NO_KEYRING_HELP.format(env="MITMLLM_KEY_<NAME>") + " (The "
+                              "keyring backend is the null backend, which stores nothing.)")
+
     def set(self, account: str, value: str) -> None:
+        self._require_storage()
         try:
             keyring.set_password(self.service, account, value)
         except keyring.errors.NoKeyringError as exc:
@@ -104,6 +113,7 @@ class Secrets:
 
     def delete(self, account: str) -> bool:
         """Remove an entry; False if there was none."""
+        self._require_storage()
         try:
             keyring.delete_password(self.service, account)
         except keyring.errors.PasswordDeleteError:

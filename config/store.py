@@ -12,7 +12,7 @@ import io
 import os
 import sys
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -20,9 +20,11 @@ from typing import Any
 import yaml
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import CommentMark
+from ruamel.yaml.tokens import CommentToken
 
 from .model import GatewayConfig
-from .schema import PROVIDER_FIELDS, ConfigError, parse_config, parse_provider
+from .schema import PROVIDER_FIELDS, ConfigError, ConfigFileError, parse_config, parse_provider
 
 DEFAULT_CONFIG_TEXT = """\
 # mitmllm configuration. Reference: the README, section "Configuration".
@@ -75,7 +77,7 @@ def load_config(path: Path) -> GatewayConfig:
     except FileNotFoundError:
         return GatewayConfig(path=path)
     except OSError as exc:
-        raise ConfigError(f"cannot read: {exc.strerror}", path=path) from exc
+        raise ConfigFileError(f"cannot read: {exc.strerror}", path=path) from exc
     return parse_text(text, path)
 
 
@@ -110,7 +112,10 @@ def ensure_config_file(path: Path) -> bool:
     """Create the commented default file if there is none; True if it was created."""
     if path.exists():
         return False
-    write_atomic(path, DEFAULT_CONFIG_TEXT)
+    try:
+        write_atomic(path, DEFAULT_CONFIG_TEXT)
+    except OSError as exc:
+        raise ConfigFileError(f"cannot create: {exc.strerror or exc}", path=path) from exc
     return True
 
 
@@ -126,6 +131,8 @@ class ConfigDocument:
             text = path.read_text(encoding="utf-8")
         except FileNotFoundError:
             text = DEFAULT_CONFIG_TEXT
+        except OSError as exc:
+            raise ConfigFileError(f"cannot read: {exc.strerror or exc}", path=path) from exc
         parse_text(text, path)  # refuse to edit a file that is already invalid
         data = self._yaml.load(text)
         self.data: CommentedMap = data if isinstance(data, CommentedMap) else CommentedMap()
@@ -155,24 +162,70 @@ class ConfigDocument:
         for key in PROVIDER_FIELDS:  # a stable, readable field order
             if key in fields:
                 entry[key] = _plain(fields[key])
-        self.providers.append(entry)
-        self.validated()
+        providers = self.providers
+        providers.fa.set_block_style()
+        # What followed the old last entry (a comment above the next top-level key) now
+        # follows the new one.
+        tail = _take_trailing(providers[-1]) if len(providers) else None
+        providers.append(entry)
+        _put_trailing(entry, tail)
+        self._validated_or_undo(lambda: (providers.pop(), len(providers) and
+                                         _put_trailing(providers[-1], tail)))
 
     def update_provider(self, name: str, changes: Mapping[str, Any]) -> str:
         """Apply changes (a value of None removes the field); returns the provider's name."""
         _, entry = self.find(name)
+        before = CommentedMap(entry)
+        tail = _take_trailing(entry)  # the comment above the next provider stays there
         for key, value in changes.items():
             if value is None:
                 entry.pop(key, None)
             else:
                 entry[key] = _plain(value)
-        self.validated()
+        _put_trailing(entry, tail)
+
+        def undo() -> None:
+            _take_trailing(entry)
+            entry.clear()
+            entry.update(before)
+            _put_trailing(entry, tail)
+
+        self._validated_or_undo(undo)
         return str(entry["name"])
 
     def remove_provider(self, name: str) -> str:
         index, entry = self.find(name)
-        del self.providers[index]
+        providers = self.providers
+        tail = _take_trailing(entry)
+        del providers[index]
+        if not providers:
+            # An empty list must be written `[]`; its comments go after the key instead.
+            lead = providers.ca.comment[1] if providers.ca.comment else None
+            self.data["providers"] = CommentedSeq()
+            self.data["providers"].fa.set_flow_style()
+            texts = [t.value for t in (lead or [])] + ([tail.value] if tail else [])
+            if texts:
+                body = "".join("\n" + t.strip("\n") for t in texts) + "\n"
+                self.data.ca.items["providers"] = [None, None, CommentToken(
+                    body, CommentMark(0), None), None]
+        elif index > 0:
+            # The comment above the removed entry described it; the one below stays.
+            _put_trailing(providers[index - 1], tail)
+        elif tail is not None:
+            # The new first entry's comment moves to the slot above the list's first item.
+            lines = [CommentToken(line.strip() + "\n", CommentMark(2))
+                     for line in tail.value.split("\n") if line.strip()]
+            providers.ca.comment = [None, lines]
+            slots = self.data.ca.items.setdefault("providers", [None, None, None, None])
+            slots[3] = lines
         return str(entry["name"])
+
+    def _validated_or_undo(self, undo: Callable[[], object]) -> None:
+        try:
+            self.validated()
+        except ConfigError:
+            undo()
+            raise
 
     def validated(self) -> GatewayConfig:
         return parse_text(self.dump(), self.path)
@@ -184,8 +237,31 @@ class ConfigDocument:
 
     def save(self) -> GatewayConfig:
         config = self.validated()
-        write_atomic(self.path, self.dump())
+        try:
+            write_atomic(self.path, self.dump())
+        except OSError as exc:
+            raise ConfigFileError(f"cannot write: {exc.strerror or exc}",
+                                  path=self.path) from exc
         return config
+
+
+def _take_trailing(entry: Any) -> CommentToken | None:
+    """Remove and return the comment ruamel attached after an entry's last value: where a
+    comment written above the *next* list item or key lives."""
+    if not isinstance(entry, CommentedMap) or not entry:
+        return None
+    slots = entry.ca.items.get(next(reversed(entry)))
+    if not slots or len(slots) < 3 or slots[2] is None:
+        return None
+    token, slots[2] = slots[2], None
+    return token  # type: ignore[no-any-return]
+
+
+def _put_trailing(entry: Any, token: CommentToken | None) -> None:
+    if token is None or not isinstance(entry, CommentedMap) or not entry:
+        return
+    slots = entry.ca.items.setdefault(next(reversed(entry)), [None, None, None, None])
+    slots[2] = token
 
 
 def _plain(value: Any) -> Any:
