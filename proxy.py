@@ -53,6 +53,14 @@ def proxy_options(spec: ListenSpec) -> dict[str, object]:
     }
 
 
+def _configure_logging() -> None:
+    # As mitmproxy's own tools do: the root logger passes everything to TermLog, which
+    # filters by `termlog_verbosity`; chatty libraries stay at warnings.
+    logging.getLogger().setLevel(logging.DEBUG)
+    for name in ("tornado", "asyncio", "hpack", "aiohttp.access"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
 def _install_signals(master: Master) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -63,6 +71,7 @@ def _install_signals(master: Master) -> None:
 
 
 async def run_headless(spec: ListenSpec, secrets: Secrets | None = None) -> int:
+    _configure_logging()
     opts = options.Options()
     master = Master(opts, with_termlog=True)
     master.addons.add(core.Core(), proxyserver.Proxyserver())
@@ -78,6 +87,7 @@ async def run_headless(spec: ListenSpec, secrets: Secrets | None = None) -> int:
 async def run_web(spec: ListenSpec, secrets: Secrets | None = None) -> int:
     from mitmproxy.tools.web.master import WebMaster
 
+    _configure_logging()
     opts = options.Options()
     master = WebMaster(opts, with_termlog=True)
     opts.update_defer(mitmllm_config=str(spec.config))
