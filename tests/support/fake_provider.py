@@ -54,7 +54,7 @@ class Sse:
     status: int = 200
     content_type: str = "text/event-stream"
     hang_after: float | None = None  # keep the connection open this long after the chunks
-    sent_at: list[float] = field(default_factory=list)  # filled in: when each chunk left
+    sent_at: list[float] = field(default_factory=list)  # filled in: when each write began
 
 
 @dataclass
@@ -162,8 +162,8 @@ class FakeProvider:
         for index, chunk in enumerate(reply.chunks):
             if index and reply.delay:
                 await asyncio.sleep(reply.delay)
+            reply.sent_at.append(time.monotonic())  # before: the client may read it first
             await response.write(chunk)
-            reply.sent_at.append(time.monotonic())
         if reply.hang_after:
             await asyncio.sleep(reply.hang_after)
         await response.write_eof()
