@@ -47,6 +47,7 @@ class Exchange:
     body: dict[str, Any] | None = None  # the client's JSON body, parsed once by ingress
     provider: ProviderConfig | None = None  # None for local models and gateway answers
     wire_headers: dict[str, str] = field(default_factory=dict)  # secret values, wire only
+    upstream_failed: bool = False  # set by the upstream layer before the error hook
     stream_tail: bytes | None = None  # what ends a broken stream, set in the error hook
     stream: Any = None  # the flow's stream adapter, if its answer is streamed
 

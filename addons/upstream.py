@@ -51,7 +51,6 @@ from mitmproxy.proxy.mode_specs import ReverseMode
 
 from ..translators.errors import ErrorInfo
 from .answers import error_response
-from .ingress import MODEL_KINDS
 from .state import Gateway, info, is_ours
 
 logger = logging.getLogger(__name__)
@@ -155,6 +154,7 @@ class GatewayHttpStream(HttpStream):
         streaming = self.server_state == self.state_stream_response_body
         response_before = self.flow.response
         self.flow.error = flow.Error(message)
+        self.gateway.exchange(self.flow).upstream_failed = True
         yield HttpErrorHook(self.flow)
         if (yield from self.check_killed(False)):
             return
@@ -231,16 +231,14 @@ class UpstreamErrors:
                            "router has chosen a provider")
 
     def error(self, flow_: http.HTTPFlow) -> None:
-        if not is_ours(flow_) or info(flow_).get("kind") not in MODEL_KINDS:
-            return
-        meta = info(flow_)
-        provider_name = meta.get("provider")
-        if provider_name is None:
-            return
         exchange = self.gateway.peek_exchange(flow_)
+        if exchange is None or not exchange.upstream_failed:
+            return  # e.g. the client went away: nobody to answer
+        meta = info(flow_)
+        provider_name = meta.get("provider", "?")
         error = self._describe(flow_, provider_name)
         logger.warning("%s %s: %s", provider_name, meta.get("upstream_model"), error.message)
-        if exchange is not None and exchange.stream is not None:
+        if exchange.stream is not None:
             exchange.stream_tail = exchange.stream.fail(error)
             if flow_.response is not None:
                 exchange.stream.keep_in(flow_.response)  # what the client got, for mitmweb

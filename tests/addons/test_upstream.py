@@ -47,6 +47,7 @@ async def test_unreachable_provider_is_502_in_openai_shape_naming_it(
     f, gateway = await routed("my-corp/big")
     f.server_conn.timestamp_tcp_setup = None  # the connection was never made
     f.error = flow.Error("Connection refused")
+    gateway.exchange(f).upstream_failed = True  # what GatewayHttpStream does first
     caplog.set_level(logging.WARNING, logger="mitmllm.addons.upstream")
     UpstreamErrors(gateway).error(f)
     error = assert_openai_error(f.response, 502, code="provider_unreachable")
@@ -59,6 +60,7 @@ async def test_unreachable_provider_is_502_in_openai_shape_naming_it(
 async def test_broken_off_answer_is_502_in_anthropic_shape() -> None:
     f, gateway = await routed("anthropic/claude-x", path="/v1/messages")
     f.error = flow.Error("peer closed connection")
+    gateway.exchange(f).upstream_failed = True  # what GatewayHttpStream does first
     UpstreamErrors(gateway).error(f)
     error = assert_anthropic_error(f.response, 502)
     assert "anthropic" in error["message"]
@@ -69,6 +71,7 @@ async def test_timed_out_is_504() -> None:
     f, gateway = await routed("my-corp/big")
     info(f)["timed_out"] = True
     f.error = flow.Error("no answer from the provider within 12.5 s")
+    gateway.exchange(f).upstream_failed = True  # what GatewayHttpStream does first
     UpstreamErrors(gateway).error(f)
     error = assert_openai_error(f.response, 504, code="provider_timeout")
     assert "My Corp" in error["message"]
@@ -79,6 +82,7 @@ async def test_timed_out_for_anthropic_client_is_anthropic_504() -> None:
     f, gateway = await routed("openai/gpt-4o", path="/v1/messages")
     info(f)["timed_out"] = True
     f.error = flow.Error("timed out")
+    gateway.exchange(f).upstream_failed = True  # what GatewayHttpStream does first
     UpstreamErrors(gateway).error(f)
     assert_anthropic_error(f.response, 504, "timeout_error")
 
@@ -98,6 +102,7 @@ async def test_broken_stream_gets_a_tail_in_the_clients_format(
     exchange = gateway.exchange(f)
     assert exchange.stream is not None
     f.error = flow.Error("connection reset by peer")
+    gateway.exchange(f).upstream_failed = True  # what GatewayHttpStream does first
     UpstreamErrors(gateway).error(f)
     assert f.response is response  # the stream's headers are already sent: not replaced
     assert f.response.status_code == 200
@@ -113,6 +118,13 @@ async def test_flows_that_are_not_ours_are_left_alone() -> None:
     UpstreamErrors(gateway).error(f)
     assert f.response is None
     assert gateway.peek_exchange(f) is None
+
+
+async def test_a_client_that_went_away_gets_no_answer_made_up() -> None:
+    f, gateway = await routed("my-corp/big")
+    f.error = flow.Error("Client disconnected.")  # not an upstream failure: no mark
+    UpstreamErrors(gateway).error(f)
+    assert f.response is None
 
 
 async def test_gateway_answers_and_unrouted_flows_are_left_alone() -> None:
