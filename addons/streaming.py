@@ -16,38 +16,56 @@ A bounded copy of what the client received is kept so mitmweb can show streamed 
 
 from __future__ import annotations
 
-import json
 import logging
+from typing import Any
 
 from mitmproxy import http
 
-from ..translators.errors import ErrorInfo, Format, stream_error_events
-from ..translators.sse import SSEDecoder, SSEEvent, encode
+from ..translators.errors import ErrorInfo, Format, openai_error_body, stream_error_events
+from ..translators.sse import SSEDecoder, SSEEvent, encode, json_event
 from ..translators.stream import StreamTranslator
 
 logger = logging.getLogger(__name__)
 
 KEEP_BYTES = 256 * 1024  # per flow, for inspection
+_RESPONSE_EVENTS = frozenset({"response.created", "response.in_progress", None})
 
 
-def error_events(client: Format, error: ErrorInfo) -> list[SSEEvent]:
-    """The end of a client stream that has no translator (same format on both sides)."""
-    if client == "responses":
-        payload = {"type": "error", "code": error.code or error.type or "server_error",
-                   "message": error.message, "param": error.param}
-        return [SSEEvent(json.dumps(payload, separators=(",", ":")), "error")]
-    return stream_error_events(client, error)
+def error_events(client: Format, error: ErrorInfo, *, response: dict[str, Any] | None = None,
+                 sequence: int = -1) -> list[SSEEvent]:
+    """The end of a client stream that has no translator (same format on both sides).
+
+    Responses clients get what CONFORMANCE section 11 asks: an `error` event (flat, and
+    nested under `error` so the openai SDK raises), then `response.failed` for the response
+    the provider had started, then [DONE]."""
+    if client != "responses":
+        return stream_error_events(client, error)
+    body = openai_error_body(error)["error"]
+    code = body["code"] or body["type"] or "server_error"
+    failed = {**(response or {"id": "resp_failed", "object": "response", "output": []}),
+              "status": "failed", "error": {"code": code, "message": body["message"]}}
+    return [json_event({"type": "error", "sequence_number": sequence + 1, "code": code,
+                        "message": body["message"], "param": body["param"], "error": body},
+                       "error"),
+            json_event({"type": "response.failed", "sequence_number": sequence + 2,
+                        "response": failed}, "response.failed"),
+            SSEEvent("[DONE]")]
 
 
 class StreamAdapter:
-    __slots__ = ("_decoder", "_ended", "_kept", "_overflow", "_pending_error", "client",
-                 "flow_id", "translator")
+    __slots__ = ("_decoder", "_ended", "_kept", "_overflow", "_pending_error", "_response",
+                 "_sequence", "client", "flow_id", "translator")
 
     def __init__(self, client: Format, translator: StreamTranslator | None, *, flow_id: str):
         self.client = client
         self.translator = translator
         self.flow_id = flow_id
-        self._decoder = SSEDecoder() if translator is not None else None
+        # A same-format Responses stream is watched (not changed) for the response object and
+        # the sequence number an error ending would continue.
+        self._decoder = SSEDecoder() if translator is not None or client == "responses" \
+            else None
+        self._response: dict[str, Any] | None = None
+        self._sequence = -1
         self._ended = False
         self._kept = bytearray()
         self._overflow = 0
@@ -72,6 +90,8 @@ class StreamAdapter:
                 self._ended = True
                 return self._keep(tail)
             if self.translator is None:
+                if self._decoder is not None:
+                    self._watch(chunk)
                 return self._keep(chunk) or []
             out = self._translate(chunk)
             return self._keep(out) or []
@@ -80,6 +100,24 @@ class StreamAdapter:
             return self._abort(ErrorInfo(502, "mitmllm could not translate the provider's "
                                          "stream (the proxy log has the details).",
                                          code="translation_failed"), final=not chunk)
+
+    def _watch(self, chunk: bytes) -> None:
+        assert self._decoder is not None
+        for event in self._decoder.decode(chunk):
+            # Sequence numbers go up by one per event: only the events that carry the
+            # response object are parsed, the rest are counted (a delta costs no JSON).
+            if event.event not in _RESPONSE_EVENTS:
+                self._sequence += 1
+                continue
+            try:
+                payload = event.json()
+            except ValueError:
+                continue
+            if isinstance(payload, dict):
+                if isinstance(payload.get("sequence_number"), int):
+                    self._sequence = payload["sequence_number"]
+                if isinstance(payload.get("response"), dict):
+                    self._response = payload["response"]
 
     def _translate(self, chunk: bytes) -> bytes:
         assert self._decoder is not None and self.translator is not None
@@ -104,7 +142,8 @@ class StreamAdapter:
         self._ended = True
         try:
             events = (self.translator.fail(error) if self.translator is not None
-                      else error_events(self.client, error))
+                      else error_events(self.client, error, response=self._response,
+                                        sequence=self._sequence))
         except Exception:
             logger.exception("flow %s: cannot end the stream with an error", self.flow_id)
             events = error_events(self.client, error)

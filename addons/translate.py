@@ -105,7 +105,11 @@ class Translate:
             request.content = json.dumps(translated.body, ensure_ascii=False).encode()
         # The body was parsed as JSON; say so even if the client did not (curl -d).
         request.headers["content-type"] = "application/json"
-        request.path = base_path.rstrip("/") + endpoint
+        path = base_path.rstrip("/") + endpoint
+        query = request.path.partition("?")[2]
+        if query and client == provider_format:
+            path += "?" + query  # e.g. the Anthropic SDK's ?beta=true: the same API's own
+        request.path = path
         # Compressed answers could not be translated (nor read in mitmweb) as they arrive.
         request.headers["accept-encoding"] = "identity"
 

@@ -95,6 +95,13 @@ async def test_same_format_anthropic_passthrough() -> None:
     assert flow.request.path == "/v1/messages"
 
 
+async def test_query_string_is_kept_only_when_the_format_is_the_same() -> None:
+    same, _ = await translated("anthropic/claude-x", path="/v1/messages?beta=true")
+    assert same.request.path == "/v1/messages?beta=true"
+    other, _ = await translated("openai/gpt-4o", path="/v1/messages?beta=true")
+    assert other.request.path == "/v1/chat/completions"
+
+
 async def test_curl_form_content_type_is_corrected() -> None:
     flow, _ = await translated("openai/gpt-4o",
                                headers={"content-type": "application/x-www-form-urlencoded"})
