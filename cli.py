@@ -241,7 +241,7 @@ def _key_origin(secrets: Secrets, provider: ProviderConfig) -> str:
     return found.origin if found else "MISSING"
 
 
-def _table(rows: list[tuple[str, ...]]) -> None:
+def _table(rows: Sequence[Sequence[str]]) -> None:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())

@@ -169,8 +169,13 @@ class ConfigDocument:
         tail = _take_trailing(providers[-1]) if len(providers) else None
         providers.append(entry)
         _put_trailing(entry, tail)
-        self._validated_or_undo(lambda: (providers.pop(), len(providers) and
-                                         _put_trailing(providers[-1], tail)))
+
+        def undo() -> None:
+            providers.pop()
+            if len(providers):
+                _put_trailing(providers[-1], tail)
+
+        self._validated_or_undo(undo)
 
     def update_provider(self, name: str, changes: Mapping[str, Any]) -> str:
         """Apply changes (a value of None removes the field); returns the provider's name."""
