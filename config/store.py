@@ -24,7 +24,7 @@ from ruamel.yaml.error import CommentMark
 from ruamel.yaml.tokens import CommentToken
 
 from .model import GatewayConfig
-from .schema import PROVIDER_FIELDS, ConfigError, ConfigFileError, parse_config, parse_provider
+from .schema import ConfigError, ConfigFileError, parse_config, parse_provider
 
 DEFAULT_CONFIG_TEXT = """\
 # mitmllm configuration. Reference: the README, section "Configuration".
@@ -127,6 +127,8 @@ class ConfigDocument:
         self._yaml = YAML(typ="rt")
         self._yaml.indent(mapping=2, sequence=4, offset=2)
         self._yaml.preserve_quotes = True
+        # `token: null` stays `null`, not an empty value (same meaning, less readable).
+        self._yaml.representer.add_representer(type(None), _represent_null)
         try:
             text = path.read_text(encoding="utf-8")
         except FileNotFoundError:
@@ -159,7 +161,7 @@ class ConfigDocument:
     def add_provider(self, fields: Mapping[str, Any]) -> None:
         parse_provider(dict(fields), path=self.path, index=len(self.providers))
         entry = CommentedMap()
-        for key in PROVIDER_FIELDS:  # a stable, readable field order
+        for key in WRITE_ORDER:
             if key in fields:
                 entry[key] = _plain(fields[key])
         providers = self.providers
@@ -248,6 +250,16 @@ class ConfigDocument:
             raise ConfigFileError(f"cannot write: {exc.strerror or exc}",
                                   path=self.path) from exc
         return config
+
+
+# The order fields are written in: what a reader looks for first.
+WRITE_ORDER = ("name", "preset", "host", "protocol", "port", "base_path", "format", "auth",
+               "enabled", "auto_connect", "timeout", "headers", "secret_headers", "models",
+               "max_tokens_default")
+
+
+def _represent_null(representer: Any, _: None) -> Any:
+    return representer.represent_scalar("tag:yaml.org,2002:null", "null")
 
 
 def _take_trailing(entry: Any) -> CommentToken | None:

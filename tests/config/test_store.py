@@ -292,3 +292,23 @@ def test_removing_a_provider_keeps_the_next_providers_comment(user_file: Path) -
     document.remove_provider("Work OpenAI")
     document.save()
     assert "# Models on my laptop." in user_file.read_text(encoding="utf-8")
+
+
+def test_every_provider_field_has_a_place_in_the_write_order() -> None:
+    from mitmllm.config.schema import PROVIDER_FIELDS
+    from mitmllm.config.store import WRITE_ORDER
+
+    assert sorted(WRITE_ORDER) == sorted(PROVIDER_FIELDS)
+
+
+def test_edits_keep_null_and_write_fields_in_reading_order(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    document = ConfigDocument(path)  # no file yet: the commented default
+    document.add_provider({"name": "lab", "host": "localhost", "preset": "custom",
+                           "port": 8000, "protocol": "http"})
+    document.save()
+    text = path.read_text(encoding="utf-8")
+    assert "token: null" in text
+    entry = text[text.index("- name: lab"):]
+    assert entry.index("preset: custom") < entry.index("host: localhost") \
+        < entry.index("protocol: http") < entry.index("port: 8000")
