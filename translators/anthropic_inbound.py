@@ -14,12 +14,13 @@ change the answer raise `UnsupportedFieldError`, which the addon turns into a 40
 from __future__ import annotations
 
 import copy
-import json
 from typing import Any
 
 from .anthropic_inbound_stream import ChatToAnthropicStream, chat_response_to_anthropic
 from .chat import ChatMessage, Translated
+from .data_urls import base64_data_url
 from .errors import InvalidRequestError, UnsupportedFieldError
+from .json_values import compact_json
 
 __all__ = ["ChatToAnthropicStream", "anthropic_request_to_chat", "chat_response_to_anthropic"]
 
@@ -309,7 +310,7 @@ def _image_url(block: dict[str, Any], path: str) -> str:
     source = block.get("source")
     source = source if isinstance(source, dict) else {}
     if source.get("type") == "base64":
-        return f"data:{source.get('media_type')};base64,{source.get('data')}"
+        return base64_data_url(source.get("media_type"), source.get("data"))
     if source.get("type") == "url" and isinstance(source.get("url"), str):
         return str(source["url"])
     raise UnsupportedFieldError(f"{path}.source", "only base64 and url image sources can be "
@@ -325,7 +326,7 @@ def _document(block: dict[str, Any], path: str) -> dict[str, Any]:
         title = block.get("title")
         return {"type": "file", "file": {
             "filename": title if isinstance(title, str) and title else "document.pdf",
-            "file_data": f"data:application/pdf;base64,{source.get('data')}"}}
+            "file_data": base64_data_url("application/pdf", source.get("data"))}}
     raise UnsupportedFieldError(f"{path}.source", "only base64 PDF and plain-text documents "
                                 "can be sent to an OpenAI Chat upstream")
 
@@ -368,7 +369,6 @@ def _tool_call(block: dict[str, Any], path: str, dropped: list[str]) -> dict[str
         raise InvalidRequestError(f"{path} must have a string id and name", param=path)
     _note_markers(block, dropped)
     tool_input = block.get("input")
-    arguments = json.dumps(tool_input if tool_input is not None else {},
-                           separators=(",", ":"), ensure_ascii=False)
+    arguments = compact_json(tool_input if tool_input is not None else {})
     return {"id": block["id"], "type": "function",
             "function": {"name": block["name"], "arguments": arguments}}

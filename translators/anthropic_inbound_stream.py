@@ -8,106 +8,30 @@ event grammar (CONFORMANCE.md section 10.3, vectors stream_39 ... stream_41):
 `message_start`, then per content block `content_block_start`, deltas, `content_block_stop`,
 then one `message_delta` and `message_stop`; an upstream error frame becomes `event: error`.
 
-Both share the stop-reason table (section 6) and the usage conversion (section 8). The
-request direction is in `anthropic_inbound`, which re-exports both names.
+Both read the stop-reason table (section 6, `stop_reasons`) and the usage conversion
+(section 8, `usage`). The request direction is in `anthropic_inbound`, which re-exports
+both names.
 """
 
 from __future__ import annotations
 
 import copy
-import json
 import logging
-import uuid
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from .errors import ErrorInfo, UpstreamFormatError, error_info_from_payload, stream_error_events
+from .chat_fields import message_text_str, reasoning_text
+from .errors import ErrorInfo, UpstreamFormatError, stream_error_events
+from .ids import new_message_id, new_tool_use_id
+from .json_values import parse_object
 from .sse import SSEEvent, json_event
+from .stop_reasons import DEFAULT_ANTHROPIC_STOP, anthropic_stop_reason
+from .stream_errors import chat_frame_error, is_error_frame
+from .usage import chat_usage_to_anthropic
 
 log = logging.getLogger(__name__)
 
 BlockKind = Literal["thinking", "text", "tool_use"]
-
-# Section 6, "OpenAI -> Anthropic". `function_call` is the legacy name of `tool_calls`.
-STOP_REASONS: dict[str, str] = {
-    "stop": "end_turn",
-    "length": "max_tokens",
-    "tool_calls": "tool_use",
-    "function_call": "tool_use",
-    "content_filter": "refusal",
-}
-_DEFAULT_STOP_REASON = "end_turn"
-
-# A mid-stream error frame carries no HTTP status, while Anthropic clients pick the
-# exception class from the error type: the type gives the status back (section 11). The hub
-# stream may itself come from an Anthropic upstream, whose type survives in the OpenAI frame
-# (stream_32: `"type":"overloaded_error"`); Anthropic types are kept as they are.
-_STATUS_BY_ANTHROPIC_TYPE: dict[str, int] = {
-    "invalid_request_error": 400,
-    "authentication_error": 401,
-    "billing_error": 402,
-    "permission_error": 403,
-    "not_found_error": 404,
-    "request_too_large": 413,
-    "rate_limit_error": 429,
-    "api_error": 500,
-    "timeout_error": 504,
-    "overloaded_error": 529,
-}
-_STATUS_BY_OPENAI_TYPE: dict[str, int] = {"insufficient_quota": 402, "server_error": 500}
-_UNKNOWN_ERROR_STATUS = 500
-
-
-def new_message_id() -> str:
-    return f"msg_{uuid.uuid4().hex[:24]}"
-
-
-def _new_tool_id() -> str:
-    return f"toolu_{uuid.uuid4().hex[:24]}"
-
-
-def stop_reason(finish_reason: object) -> str:
-    return STOP_REASONS.get(finish_reason, _DEFAULT_STOP_REASON) if isinstance(
-        finish_reason, str) else _DEFAULT_STOP_REASON
-
-
-def anthropic_usage(usage: dict[str, Any]) -> dict[str, int]:
-    """Section 8: OpenAI `prompt_tokens` includes cached tokens, Anthropic `input_tokens`
-    excludes them. `cache_read_input_tokens` is omitted when 0 (nonstream_16 notes)."""
-    details = usage.get("prompt_tokens_details")
-    cached = _int(details.get("cached_tokens")) if isinstance(details, dict) else 0
-    result = {
-        "input_tokens": max(_int(usage.get("prompt_tokens")) - cached, 0),
-        "output_tokens": _int(usage.get("completion_tokens")),
-    }
-    if cached:
-        result["cache_read_input_tokens"] = cached
-    return result
-
-
-def reasoning_text(message: dict[str, Any]) -> str | None:
-    """`reasoning_content` (DeepSeek, LiteLLM) or `reasoning` (vLLM >= 0.10, OpenRouter)."""
-    for key in ("reasoning_content", "reasoning"):
-        value = message.get(key)
-        if isinstance(value, str) and value:
-            return value
-    return None
-
-
-def _int(value: object) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
-
-
-def _error_info(payload: dict[str, Any]) -> ErrorInfo:
-    error = payload.get("error")
-    error_type = error.get("type") if isinstance(error, dict) else None
-    if isinstance(error_type, str) and error_type in _STATUS_BY_ANTHROPIC_TYPE:
-        status = _STATUS_BY_ANTHROPIC_TYPE[error_type]
-        default = ErrorInfo(status, "upstream error", origin="anthropic")
-        return error_info_from_payload("anthropic", status, payload, default)
-    status = _STATUS_BY_OPENAI_TYPE.get(str(error_type), _UNKNOWN_ERROR_STATUS)
-    default = ErrorInfo(status, "upstream error", origin="openai")
-    return error_info_from_payload("openai", status, payload, default)
 
 
 def chat_response_to_anthropic(body: dict[str, Any]) -> dict[str, Any]:
@@ -122,10 +46,10 @@ def chat_response_to_anthropic(body: dict[str, Any]) -> dict[str, Any]:
     thinking = reasoning_text(message)
     if thinking:
         content.append({"type": "thinking", "thinking": thinking, "signature": ""})
-    text = _message_text(message.get("content"))
+    text = message_text_str(message.get("content"))
     if text:
         content.append({"type": "text", "text": text})
-    reason = stop_reason(choice.get("finish_reason"))
+    reason = anthropic_stop_reason(choice.get("finish_reason"))
     refusal = message.get("refusal")
     if isinstance(refusal, str) and refusal:
         content.append({"type": "text", "text": refusal})
@@ -142,24 +66,15 @@ def chat_response_to_anthropic(body: dict[str, Any]) -> dict[str, Any]:
         "content": content,
         "stop_reason": reason,
         "stop_sequence": None,
-        "usage": anthropic_usage(usage) if isinstance(usage, dict)
+        "usage": chat_usage_to_anthropic(usage) if isinstance(usage, dict)
         else {"input_tokens": 0, "output_tokens": 0},
     }
-
-
-def _message_text(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(str(part.get("text", "")) for part in content
-                       if isinstance(part, dict) and part.get("type") == "text")
-    return ""
 
 
 def _tool_use(call: dict[str, Any]) -> dict[str, Any]:
     function = call.get("function")
     function = function if isinstance(function, dict) else {}
-    return {"type": "tool_use", "id": call.get("id") or _new_tool_id(),
+    return {"type": "tool_use", "id": call.get("id") or new_tool_use_id(),
             "name": function.get("name", ""), "input": _arguments(function.get("arguments"))}
 
 
@@ -170,11 +85,8 @@ def _arguments(arguments: Any) -> dict[str, Any]:
         return copy.deepcopy(arguments)
     if not isinstance(arguments, str) or not arguments.strip():
         return {}
-    try:
-        parsed = json.loads(arguments)
-    except ValueError:
-        parsed = None
-    if isinstance(parsed, dict):
+    parsed = parse_object(arguments)
+    if parsed is not None:
         return parsed
     log.warning("tool call arguments are not a JSON object; sent as {}: %.200s", arguments)
     return {}
@@ -206,19 +118,16 @@ class ChatToAnthropicStream:
             return []
         if event.is_done:
             # `[DONE]` is a normal end even without a finish_reason before it.
-            return self._start() + self._end(self.held_stop or _DEFAULT_STOP_REASON)
+            return self._start() + self._end(self.held_stop or DEFAULT_ANTHROPIC_STOP)
         if not event.data.strip():
             return []
-        try:
-            payload = event.json()
-        except ValueError:
-            payload = None
-        if not isinstance(payload, dict):
+        payload = parse_object(event.data)
+        if payload is None:
             # Fail closed: skipping an unreadable chunk could silently lose part of the answer.
             return self._error(ErrorInfo(502, "upstream sent a stream event that is not a JSON "
                                               "object"))
-        if payload.get("error"):
-            return self._error(_error_info(payload))
+        if is_error_frame(payload):
+            return self._error(chat_frame_error(payload))
         return self._chunk(payload)
 
     def finish(self) -> list[SSEEvent]:
@@ -236,7 +145,7 @@ class ChatToAnthropicStream:
         out = self._start()
         usage = payload.get("usage")
         if isinstance(usage, dict):
-            self.usage = anthropic_usage(usage)
+            self.usage = chat_usage_to_anthropic(usage)
         choices = payload.get("choices")
         if isinstance(choices, list) and choices and isinstance(choices[0], dict):
             out += self._choice(choices[0])
@@ -265,7 +174,7 @@ class ChatToAnthropicStream:
         finish_reason = choice.get("finish_reason")
         if finish_reason is not None and self.held_stop is None:
             out += self._close()
-            self.held_stop = stop_reason(finish_reason)
+            self.held_stop = anthropic_stop_reason(finish_reason)
         return out
 
     def _text_delta(self, kind: Literal["thinking", "text"], text: str) -> list[SSEEvent]:
@@ -288,7 +197,7 @@ class ChatToAnthropicStream:
         known = self.tool_blocks.get(tc_index)
         # Some servers repeat the id on every fragment: only a new id opens a block.
         if known is None or (isinstance(call_id, str) and call_id and call_id != known[0]):
-            new_id = call_id if isinstance(call_id, str) and call_id else _new_tool_id()
+            new_id = call_id if isinstance(call_id, str) and call_id else new_tool_use_id()
             name = function.get("name")
             out += self._open("tool_use", {"type": "tool_use", "id": new_id,
                                            "name": name if isinstance(name, str) else "",

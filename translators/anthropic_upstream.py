@@ -3,9 +3,11 @@
 `chat_request_to_anthropic` turns a Chat Completions body into a Messages body
 (CONFORMANCE.md §3, §5.1). Fields Anthropic cannot take are dropped and listed in
 `Translated.dropped`, or rejected with `UnsupportedFieldError` when dropping them would
-change the answer. The answer direction lives in `anthropic_upstream_stream` and is
-re-exported here: `anthropic_response_to_chat` (§7.1), `anthropic_models_to_openai` (§12)
-and the stream translator `AnthropicToChatStream` (§10.1).
+change the answer. This module reads the parameters (sampling, thinking, tools, output
+format); `anthropic_upstream_messages` converts the messages. The answer direction lives
+in `anthropic_upstream_stream` and is re-exported here: `anthropic_response_to_chat`
+(§7.1), `anthropic_models_to_openai` (§12) and the stream translator
+`AnthropicToChatStream` (§10.1).
 
 Pure functions over JSON-like data: inputs are never mutated; client sub-objects that are
 passed through (schemas, `thinking`, `cache_control`) are copied.
@@ -14,25 +16,21 @@ passed through (schemas, `thinking`, `cache_control`) are copied.
 from __future__ import annotations
 
 import copy
-import hashlib
-import json
 import re
-from collections.abc import Callable
 from typing import Any
 
+from .anthropic_upstream_messages import LEGACY_FUNCTION_CALL, Block, convert_messages
 from .anthropic_upstream_stream import (
     AnthropicToChatStream,
     anthropic_models_to_openai,
     anthropic_response_to_chat,
 )
 from .chat import Translated
+from .chat_fields import requested_max_tokens
 from .errors import InvalidRequestError, UnsupportedFieldError
 
 __all__ = ["AnthropicToChatStream", "anthropic_models_to_openai", "anthropic_response_to_chat",
            "chat_request_to_anthropic"]
-
-Block = dict[str, Any]
-Content = str | list[Block]
 
 # Client fields this module reads. Anything else is dropped and listed: Anthropic rejects
 # unknown top-level fields, and penalties, seed, logit_bias, logprobs… have no equivalent
@@ -46,7 +44,7 @@ _CONSUMED = frozenset({
 # Dropping these would silently change what the model does or returns: 400 instead.
 _REJECTED = {
     "functions": "legacy functions are not translated; send `tools`",
-    "function_call": "legacy function_call is not translated; send `tool_choice`",
+    "function_call": LEGACY_FUNCTION_CALL,
     "audio": "Anthropic has no audio output",
 }
 # §5.1, LiteLLM's defaults for low/medium/high; `minimal` uses the API minimum, and
@@ -58,14 +56,9 @@ _EFFORT_BUDGETS: dict[str, int | None] = {
 _TOOL_CHOICES: dict[str, Block] = {
     "auto": {"type": "auto"}, "none": {"type": "none"}, "required": {"type": "any"},
 }
-_IMAGE_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
 _EMPTY_SCHEMA: Block = {"type": "object", "properties": {}}
-_TOOL_ID = re.compile(r"[A-Za-z0-9_-]+")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 _PHONE = re.compile(r"\+?[\d\s().-]{7,24}")
-# A user turn must come first (§3.1, LiteLLM `modify_params`); one character keeps the
-# conversation intact without giving the model an instruction.
-_PLACEHOLDER_USER = {"role": "user", "content": "."}
 
 
 def chat_request_to_anthropic(body: dict[str, Any], *,
@@ -79,7 +72,7 @@ def chat_request_to_anthropic(body: dict[str, Any], *,
             raise UnsupportedFieldError(name, reason)
     _check_n_and_modalities(req)
     dropped = [k for k in req if k not in _CONSUMED]
-    system, messages = _convert_messages(req.get("messages"), dropped)
+    system, messages = convert_messages(req.get("messages"), dropped)
     thinking = _thinking(req, dropped)
     out: dict[str, Any] = {"model": req["model"]} if "model" in req else {}
     out["max_tokens"] = _max_tokens(req, max_tokens_default, thinking)
@@ -126,13 +119,8 @@ def _thinking_on(thinking: Block | None) -> bool:
 
 
 def _max_tokens(req: dict[str, Any], default: int, thinking: Block | None) -> int:
-    value = default
-    for name in ("max_completion_tokens", "max_tokens"):  # the newer name wins (§3.2)
-        if name in req:
-            value = req[name]
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise InvalidRequestError(f"'{name}' must be a positive integer", param=name)
-            break
+    requested = requested_max_tokens(req)
+    value = default if requested is None else requested
     budget = thinking.get("budget_tokens") if _thinking_on(thinking) and thinking else None
     if isinstance(budget, int) and value <= budget:
         # budget_tokens must be < max_tokens (§5.1); the client's limit then bounds the
@@ -264,217 +252,3 @@ def _user_and_format(req: dict[str, Any], dropped: list[str]) -> dict[str, Any]:
 def _looks_personal(user: str) -> bool:
     digits = sum(c.isdigit() for c in user)
     return bool(_EMAIL.fullmatch(user) or (_PHONE.fullmatch(user) and digits >= 7))
-
-
-def _convert_messages(raw: Any, dropped: list[str]) -> tuple[Content, list[Block]]:
-    if not isinstance(raw, list) or not raw:
-        raise InvalidRequestError("'messages' must be a non-empty list", param="messages")
-    system: list[Content] = []
-    turns: list[tuple[str, Content]] = []
-    for i, msg in enumerate(raw):
-        if not isinstance(msg, dict):
-            raise InvalidRequestError("a message must be an object", param=f"messages[{i}]")
-        role = msg.get("role")
-        if msg.get("function_call") is not None or role == "function":
-            raise UnsupportedFieldError(f"messages[{i}]", _REJECTED["function_call"])
-        if "name" in msg:
-            dropped.append(f"messages[{i}].name")
-        if role in ("system", "developer"):
-            # §3.1: every one of them, in order, wherever it stands (never just the last).
-            system.append(_content(i, msg.get("content"), _SYSTEM_PARTS))
-        elif role == "user":
-            turns.append(("user", _content(i, msg.get("content"), _USER_PARTS)))
-        elif role == "assistant":
-            turns.append(("assistant", _assistant(i, msg, dropped)))
-        elif role == "tool":
-            turns.append(("user", [_tool_result(i, msg)]))
-        else:
-            raise InvalidRequestError(f"unsupported role {role!r}", param=f"messages[{i}].role")
-    messages = _merge(turns)
-    if not messages:
-        raise InvalidRequestError("no user or assistant message has content",
-                                  param="messages")
-    if messages[0]["role"] == "assistant":
-        messages.insert(0, dict(_PLACEHOLDER_USER))
-    return _system(system), messages
-
-
-def _system(parts: list[Content]) -> Content:
-    parts = [p for p in parts if p]
-    if len(parts) == 1 and isinstance(parts[0], str):
-        return parts[0]
-    return [block for part in parts for block in _as_blocks(part)]
-
-
-def _merge(turns: list[tuple[str, Content]]) -> list[Block]:
-    """Consecutive same-role turns become one (§3.1): parallel tool results end up in ONE
-    user message (req_06), with a following user message after them."""
-    out: list[Block] = []
-    for role, content in turns:
-        if not content:  # Anthropic rejects empty messages (§3.1)
-            continue
-        if out and out[-1]["role"] == role:
-            out[-1]["content"] = _as_blocks(out[-1]["content"]) + _as_blocks(content)
-        else:
-            out.append({"role": role, "content": content})
-    for msg in out:
-        if msg["role"] == "user" and isinstance(msg["content"], list):
-            # tool_result blocks must open the user turn, whatever order the client used.
-            blocks = msg["content"]
-            msg["content"] = ([b for b in blocks if b["type"] == "tool_result"]
-                              + [b for b in blocks if b["type"] != "tool_result"])
-    return out
-
-
-def _as_blocks(content: Content) -> list[Block]:
-    if isinstance(content, str):
-        return [{"type": "text", "text": content}] if content else []
-    return list(content)
-
-
-def _assistant(i: int, msg: dict[str, Any], dropped: list[str]) -> Content:
-    thinking = _replayed_thinking(i, msg, dropped)
-    content = _content(i, msg.get("content"), _ASSISTANT_PARTS)
-    calls = msg.get("tool_calls") or []
-    if not isinstance(calls, list):
-        raise InvalidRequestError("'tool_calls' must be a list", param=f"messages[{i}]")
-    if not thinking and not calls:
-        return content  # a plain string stays a string (and a trailing one is prefill)
-    # Thinking first (§5.3), then text, then tool_use (§3.1).
-    return [*thinking, *_as_blocks(content),
-            *(_tool_use(f"messages[{i}].tool_calls[{k}]", c) for k, c in enumerate(calls))]
-
-
-def _replayed_thinking(i: int, msg: dict[str, Any], dropped: list[str]) -> list[Block]:
-    """Echoed thinking with its signature, which Anthropic needs back on a tool-use
-    continuation (§5.3); text without a signature cannot be replayed."""
-    blocks: list[Block] = []
-    for block in msg.get("thinking_blocks") or []:
-        kind = block.get("type") if isinstance(block, dict) else None
-        if kind == "thinking" and block.get("signature"):
-            blocks.append({"type": "thinking", "thinking": block.get("thinking", ""),
-                           "signature": block["signature"]})
-        elif kind == "redacted_thinking" and block.get("data"):
-            blocks.append({"type": "redacted_thinking", "data": block["data"]})
-        elif f"messages[{i}].thinking_blocks" not in dropped:
-            dropped.append(f"messages[{i}].thinking_blocks")  # unsigned: cannot be replayed
-    if not blocks and msg.get("reasoning_content"):
-        dropped.append(f"messages[{i}].reasoning_content")
-    return blocks
-
-
-def _tool_use(where: str, call: Any) -> Block:
-    function = call.get("function") if isinstance(call, dict) else None
-    if not isinstance(function, dict) or not isinstance(function.get("name"), str):
-        raise InvalidRequestError("a tool call needs function.name", param=where)
-    arguments = function.get("arguments") or "{}"
-    if isinstance(arguments, str):
-        try:
-            arguments = json.loads(arguments)
-        except ValueError:
-            arguments = None
-    if not isinstance(arguments, dict):  # input must be an object; answer 400 (§3.1)
-        raise InvalidRequestError("tool call arguments are not a JSON object",
-                                  param=f"{where}.function.arguments")
-    return {"type": "tool_use", "id": _tool_id(call.get("id"), where),
-            "name": function["name"], "input": copy.deepcopy(arguments)}
-
-
-def _tool_result(i: int, msg: dict[str, Any]) -> Block:
-    block: Block = {"type": "tool_result",
-                    "tool_use_id": _tool_id(msg.get("tool_call_id"), f"messages[{i}]")}
-    content = _content(i, msg.get("content"), _TOOL_PARTS)
-    if content:  # `is_error` has no OpenAI source and is never set (req_07)
-        block["content"] = content
-    return block
-
-
-def _tool_id(raw: Any, where: str) -> str:
-    """Ids outside Anthropic's grammar are rewritten (§3.1). The rewrite depends on the id
-    alone, so a call and its result still match without a lookup table; the hash keeps
-    ids that differ only in replaced characters apart."""
-    if not isinstance(raw, str) or not raw:
-        raise InvalidRequestError("a tool call id must be a non-empty string", param=where)
-    if _TOOL_ID.fullmatch(raw):
-        return raw
-    digest = hashlib.sha256(raw.encode()).hexdigest()[:12]
-    return f"{re.sub(r'[^A-Za-z0-9_-]', '_', raw)[:48]}_{digest}"
-
-
-def _content(i: int, content: Any, parts: dict[str, PartFn]) -> Content:
-    if content is None or isinstance(content, str):
-        return content or ""
-    if not isinstance(content, list):
-        raise InvalidRequestError("content must be a string or a list of parts",
-                                  param=f"messages[{i}].content")
-    blocks: list[Block] = []
-    for j, part in enumerate(content):
-        where = f"messages[{i}].content[{j}]"
-        if not isinstance(part, dict):
-            raise InvalidRequestError("a content part must be an object", param=where)
-        kind = part.get("type")
-        convert = parts.get(kind) if isinstance(kind, str) else None
-        if convert is None:
-            raise UnsupportedFieldError(f"{where}.{kind or 'type'}",
-                                        f"content part {kind!r} cannot be sent to Anthropic")
-        block = convert(where, part)
-        if block is not None:
-            if part.get("cache_control") is not None:
-                block["cache_control"] = copy.deepcopy(part["cache_control"])
-            blocks.append(block)
-    return blocks
-
-
-def _text_part(where: str, part: Block) -> Block | None:
-    text = part.get("text", part.get("refusal"))
-    if not isinstance(text, str):
-        raise InvalidRequestError("a text part needs a string", param=where)
-    return {"type": "text", "text": text} if text else None  # empty blocks are rejected
-
-
-def _image_part(where: str, part: Block) -> Block:
-    image = part.get("image_url")
-    url = image.get("url") if isinstance(image, dict) else image
-    if not isinstance(url, str):
-        raise InvalidRequestError("image_url needs a url", param=where)
-    if url.startswith(("https://", "http://")):
-        return {"type": "image", "source": {"type": "url", "url": url}}  # `detail` dropped
-    media_type, data = _data_url(where, url)
-    if media_type not in _IMAGE_TYPES:
-        raise UnsupportedFieldError(f"{where}.image_url",
-                                    f"image type {media_type!r}; Anthropic takes jpeg/png/gif/webp")
-    return {"type": "image", "source": {"type": "base64", "media_type": media_type,
-                                        "data": data}}
-
-
-def _file_part(where: str, part: Block) -> Block:
-    file = part.get("file")
-    data_url = file.get("file_data") if isinstance(file, dict) else None
-    if not isinstance(data_url, str):
-        raise UnsupportedFieldError(f"{where}.file",
-                                    "only inline file_data is translated, not file ids")
-    media_type, data = _data_url(where, data_url)
-    if media_type != "application/pdf":
-        raise UnsupportedFieldError(f"{where}.file", f"file type {media_type!r}; only PDF")
-    return {"type": "document",
-            "source": {"type": "base64", "media_type": media_type, "data": data}}
-
-
-def _data_url(where: str, url: str) -> tuple[str, str]:
-    head, sep, data = url.partition(";base64,")  # split on the first one (§3.1)
-    if not head.startswith("data:") or not sep or not data:
-        raise InvalidRequestError("expected an https URL or a base64 data: URL", param=where)
-    return head[len("data:"):].lower(), data
-
-
-def _unsupported_part(where: str, part: Block) -> Block:
-    raise UnsupportedFieldError(f"{where}.{part['type']}", "Anthropic takes no audio input")
-
-
-PartFn = Callable[[str, Block], Block | None]
-_SYSTEM_PARTS: dict[str, PartFn] = {"text": _text_part}
-_ASSISTANT_PARTS: dict[str, PartFn] = {"text": _text_part, "refusal": _text_part}
-_USER_PARTS: dict[str, PartFn] = {"text": _text_part, "image_url": _image_part,
-                                  "file": _file_part, "input_audio": _unsupported_part}
-_TOOL_PARTS: dict[str, PartFn] = {"text": _text_part, "image_url": _image_part,
-                                  "file": _file_part}

@@ -4,8 +4,9 @@
 Anthropic response when the client speaks OpenAI Chat (CONFORMANCE.md §10.1). It only sees
 decoded `SSEEvent`s (bytes are `sse.SSEDecoder`'s job) and returns the client's events: one
 chunk per upstream delta, the finish chunk, the usage chunk when the client asked for it,
-then `[DONE]`. `anthropic_response_to_chat` (§7.1) shares its stop reason (§6) and usage
-(§8) mappings, so both paths report the same; `anthropic_models_to_openai` is §12.
+then `[DONE]`. `anthropic_response_to_chat` (§7.1) reads the same stop reason (§6,
+`stop_reasons`) and usage (§8, `usage`) tables, so both paths report the same;
+`anthropic_models_to_openai` is §12.
 The request direction is `anthropic_upstream`, which re-exports these names.
 """
 
@@ -24,69 +25,14 @@ from .chat import (
     ChunkEnvelope,
     FinishReason,
     ToolCall,
-    Usage,
     new_completion_id,
 )
-from .errors import ErrorInfo, UpstreamFormatError, error_info_from_payload, stream_error_events
+from .errors import ErrorInfo, UpstreamFormatError, stream_error_events
+from .json_values import compact_json
 from .sse import DONE, SSEEvent, json_event
-
-# §6. Truncation wins over a half-written tool call: `max_tokens` is `length` even when the
-# turn ended inside a tool_use block (vllm#58228-class bug).
-STOP_REASONS: dict[str, FinishReason] = {
-    "end_turn": "stop",
-    "stop_sequence": "stop",
-    "pause_turn": "stop",
-    "max_tokens": "length",
-    "model_context_window_exceeded": "length",
-    "tool_use": "tool_calls",
-    "refusal": "content_filter",
-}
-
-# Statuses of the documented Anthropic error types (§11), for errors that arrive in a
-# stream, where no HTTP status comes with them.
-_STATUS_BY_ERROR_TYPE: dict[str, int] = {
-    "invalid_request_error": 400,
-    "authentication_error": 401,
-    "billing_error": 402,
-    "permission_error": 403,
-    "not_found_error": 404,
-    "request_too_large": 413,
-    "rate_limit_error": 429,
-    "api_error": 500,
-    "timeout_error": 504,
-    "overloaded_error": 529,
-}
-
-
-def finish_reason(stop_reason: str | None) -> FinishReason:
-    """§6; an unknown (newer) stop reason is reported as a normal stop."""
-    return STOP_REASONS.get(stop_reason or "", "stop")
-
-
-def chat_usage(usage: dict[str, Any]) -> Usage:
-    """§8: Anthropic's `input_tokens` excludes cache reads and writes; OpenAI's
-    `prompt_tokens` includes them, or cost dashboards under-count input (§13)."""
-    cache_read = _int(usage.get("cache_read_input_tokens"))
-    prompt = _int(usage.get("input_tokens")) + cache_read + _int(
-        usage.get("cache_creation_input_tokens"))
-    completion = _int(usage.get("output_tokens"))
-    result: Usage = {
-        "prompt_tokens": prompt,
-        "completion_tokens": completion,
-        "total_tokens": prompt + completion,
-        "prompt_tokens_details": {"cached_tokens": cache_read},
-    }
-    details = usage.get("output_tokens_details")
-    if isinstance(details, dict) and details.get("thinking_tokens") is not None:
-        # §5.2: output_tokens already includes thinking, as completion_tokens does.
-        result["completion_tokens_details"] = {
-            "reasoning_tokens": _int(details["thinking_tokens"])}
-    return result
-
-
-def _int(value: Any) -> int:
-    return value if isinstance(value, int) else 0
-
+from .stop_reasons import finish_reason_from_anthropic
+from .stream_errors import anthropic_event_error
+from .usage import anthropic_usage_to_chat
 
 Handler = Callable[["AnthropicToChatStream", dict[str, Any]], list[SSEEvent]]
 
@@ -232,7 +178,7 @@ class AnthropicToChatStream:
         if stop_reason is None or self.finish_sent:
             return []
         self.finish_sent = True
-        return [*self._start({}), self._chunk({}, finish_reason(stop_reason))]
+        return [*self._start({}), self._chunk({}, finish_reason_from_anthropic(stop_reason))]
 
     def _on_message_stop(self, payload: dict[str, Any]) -> list[SSEEvent]:
         out = self._start({})
@@ -241,18 +187,15 @@ class AnthropicToChatStream:
             out.append(self._chunk({}, "tool_calls" if self.tool_index >= 0 else "stop"))
         if self.include_usage and self.usage:
             # §8: only when asked for, and never invented when upstream sent none (stream_28).
-            out.append(json_event(self._envelope().usage_chunk(chat_usage(self.usage))))
+            usage = anthropic_usage_to_chat(self.usage)
+            out.append(json_event(self._envelope().usage_chunk(usage)))
         out.append(SSEEvent(DONE))
         self.closed = True
         return out
 
     def _on_error(self, payload: dict[str, Any]) -> list[SSEEvent]:
         # §10.1 step 9: one error frame, no finish chunk, no [DONE] (stream_32).
-        error = payload.get("error")
-        error_type = error.get("type") if isinstance(error, dict) else None
-        status = _STATUS_BY_ERROR_TYPE.get(error_type, 500) if isinstance(
-            error_type, str) else 500
-        return self.fail(error_info_from_payload("anthropic", status, payload))
+        return self.fail(anthropic_event_error(payload))
 
     def _merge_usage(self, usage: Any) -> None:
         # message_delta usage is cumulative and may repeat the input side (§8, stream_22):
@@ -291,8 +234,7 @@ def anthropic_response_to_chat(body: dict[str, Any]) -> dict[str, Any]:
         elif kind == "redacted_thinking":
             thinking_blocks.append({"type": "redacted_thinking", "data": block.get("data")})
         elif kind == "tool_use":
-            arguments = json.dumps(block.get("input") or {}, separators=(",", ":"),
-                                   ensure_ascii=False)
+            arguments = compact_json(block.get("input") or {})
             calls.append({"id": block.get("id", ""), "type": "function",
                           "function": {"name": block.get("name", ""), "arguments": arguments}})
         # server_tool_use, *_tool_result, container…: no Chat equivalent (§7.1).
@@ -309,10 +251,10 @@ def anthropic_response_to_chat(body: dict[str, Any]) -> dict[str, Any]:
         "created": int(time.time()),
         "model": body.get("model") or "",
         "choices": [{"index": 0, "message": message,
-                     "finish_reason": finish_reason(body.get("stop_reason"))}],
+                     "finish_reason": finish_reason_from_anthropic(body.get("stop_reason"))}],
     }
     if isinstance(body.get("usage"), dict):
-        completion["usage"] = chat_usage(body["usage"])
+        completion["usage"] = anthropic_usage_to_chat(body["usage"])
     return dict(completion)
 
 

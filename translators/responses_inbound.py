@@ -3,8 +3,9 @@
 `responses_request_to_chat` turns a `POST /v1/responses` body into a Chat Completions
 request (the inverse of CONFORMANCE.md section 4, per section 4b); whatever a stateless
 gateway cannot serve (`previous_response_id`, built-in tools, item references) raises
-`UnsupportedFieldError`, and fields without a Chat equivalent are dropped and listed.
-`chat_response_to_responses` turns a `chat.completion` into a `Response` object, and
+`UnsupportedFieldError`, and fields without a Chat equivalent are dropped and listed; the
+input items become messages in `responses_inbound_items`. `chat_response_to_responses`
+turns a `chat.completion` into a `Response` object (built by `responses_objects`), and
 `ChatToResponsesStream` (in `responses_inbound_stream`) does the same for streams.
 """
 
@@ -15,20 +16,22 @@ import time
 from typing import Any
 
 from .chat import Translated
+from .chat_fields import TOOL_CHOICE_MODES, first_reasoning_field, message_text
 from .errors import InvalidRequestError, UnsupportedFieldError, UpstreamFormatError
-from .responses_inbound_stream import (
-    ChatToResponsesStream,
+from .ids import new_response_id
+from .responses_inbound_items import input_messages, required_str
+from .responses_inbound_stream import ChatToResponsesStream
+from .responses_objects import (
     function_call_item,
     item_id,
     message_item,
-    new_response_id,
     output_text_part,
     reasoning_item,
     refusal_part,
     response_object,
-    response_status,
-    responses_usage,
 )
+from .stop_reasons import responses_status
+from .usage import chat_usage_to_responses
 
 __all__ = ["ChatToResponsesStream", "chat_response_to_responses", "responses_request_to_chat"]
 
@@ -50,10 +53,6 @@ _UNSUPPORTED: dict[str, str] = {
 _TRANSLATED = frozenset({*_PASSTHROUGH, *_UNSUPPORTED, "model", "input", "instructions", "tools",
                          "tool_choice", "max_output_tokens", "reasoning", "text", "stream"})
 
-_TOOL_CHOICE_MODES = frozenset({"auto", "none", "required"})
-_MESSAGE_ROLES = frozenset({"user", "assistant", "system", "developer"})
-_TEXT_PARTS = frozenset({"input_text", "output_text", "text"})
-
 
 def responses_request_to_chat(body: dict[str, Any]) -> Translated:
     """A Responses request as an OpenAI Chat request (model kept); `body` is not changed."""
@@ -64,7 +63,7 @@ def responses_request_to_chat(body: dict[str, Any]) -> Translated:
     chat: dict[str, Any] = {}
     if "model" in body:
         chat["model"] = body["model"]
-    chat["messages"] = _messages(body, dropped)
+    chat["messages"] = input_messages(body, dropped)
     for name in _PASSTHROUGH:
         if body.get(name) is not None:
             chat[name] = copy.deepcopy(body[name])
@@ -99,7 +98,7 @@ def chat_response_to_responses(body: dict[str, Any], request: dict[str, Any]) ->
     message = choice.get("message")
     if not isinstance(message, dict):
         raise UpstreamFormatError("the upstream answer has no message")
-    status, reason = response_status(choice.get("finish_reason"))
+    status, reason = responses_status(choice.get("finish_reason"))
     response_id = new_response_id()
     now = int(time.time())
     created = body.get("created")
@@ -110,199 +109,10 @@ def chat_response_to_responses(body: dict[str, Any], request: dict[str, Any]) ->
         model=str(body.get("model") or request.get("model") or ""),
         status=status,
         output=_output_items(message, response_id, status),
-        usage=responses_usage(body.get("usage")),
+        usage=chat_usage_to_responses(body.get("usage")),
         incomplete_reason=reason,
         completed_at=now if status == "completed" else None,
     )
-
-
-# -- request: input items ------------------------------------------------------------------
-
-
-def _messages(body: dict[str, Any], dropped: list[str]) -> list[dict[str, Any]]:
-    messages: list[dict[str, Any]] = []
-    instructions = body.get("instructions")
-    if instructions is not None and not isinstance(instructions, str):
-        raise InvalidRequestError("'instructions' must be a string", param="instructions")
-    if instructions:
-        messages.append({"role": "system", "content": instructions})
-    items = body.get("input")
-    if isinstance(items, str):
-        # A string input is one user message (Open Responses spec, "Chat Inference").
-        messages.append({"role": "user", "content": items})
-    elif isinstance(items, list):
-        messages.extend(_Conversation(dropped).convert(items))
-    elif items is not None:
-        raise InvalidRequestError("'input' must be a string or a list of items", param="input")
-    if not messages:
-        raise InvalidRequestError("'input' is required", param="input")
-    return messages
-
-
-class _Conversation:
-    """Input items -> Chat messages. Consecutive function calls share one assistant message,
-    and images returned by tools wait until the run of tool messages ends, because Chat
-    wants every tool message right after the assistant message that called it."""
-
-    def __init__(self, dropped: list[str]):
-        self.messages: list[dict[str, Any]] = []
-        self.dropped = dropped
-        self._tool_media: list[dict[str, Any]] = []
-
-    def convert(self, items: list[Any]) -> list[dict[str, Any]]:
-        for index, item in enumerate(items):
-            path = f"input[{index}]"
-            if not isinstance(item, dict):
-                raise InvalidRequestError(f"'{path}' must be an object", param=path)
-            self._item(path, item)
-        self._flush_tool_media()
-        return self.messages
-
-    def _item(self, path: str, item: dict[str, Any]) -> None:
-        # Messages may leave out `type` (EasyInputMessage).
-        kind = item.get("type") or ("message" if "role" in item else None)
-        if kind != "function_call_output":
-            self._flush_tool_media()
-        if kind == "message":
-            self.messages.append(_message(path, item))
-        elif kind == "function_call":
-            self._function_call(path, item)
-        elif kind == "function_call_output":
-            self._function_output(path, item)
-        elif kind == "reasoning":
-            # Chat has no field for reasoning sent back, and encrypted_content is opaque.
-            self.dropped.append(f"{path} (reasoning)")
-        elif kind == "item_reference":
-            raise UnsupportedFieldError(path, "item references point at stored items and a "
-                                              "stateless gateway keeps none")
-        else:
-            raise UnsupportedFieldError(path, f"input item type {kind!r} has no Chat "
-                                              "Completions equivalent")
-
-    def _function_call(self, path: str, item: dict[str, Any]) -> None:
-        call = {"id": _required_str(item, "call_id", path), "type": "function",
-                "function": {"name": _required_str(item, "name", path),
-                             "arguments": _required_str(item, "arguments", path, empty=True)}}
-        last = self.messages[-1] if self.messages else None
-        # The assistant text and the calls after it are one Chat message (section 4, reversed).
-        if last is not None and last["role"] == "assistant":
-            last.setdefault("tool_calls", []).append(call)
-        else:
-            self.messages.append({"role": "assistant", "content": None, "tool_calls": [call]})
-
-    def _function_output(self, path: str, item: dict[str, Any]) -> None:
-        call_id = _required_str(item, "call_id", path)
-        output = item.get("output", "")
-        if isinstance(output, str):
-            content: str | list[dict[str, Any]] = output
-        elif isinstance(output, list):
-            texts: list[dict[str, Any]] = []
-            for index, part in enumerate(output):
-                converted = _user_part(f"{path}.output[{index}]", part)
-                (texts if converted["type"] == "text" else self._tool_media).append(converted)
-            if len(texts) < len(output):
-                # Chat tool messages carry text only; the rest moves to a user message (§4b).
-                self.dropped.append(f"{path}.output (media moved to a user message)")
-            content = _compact(texts)
-        else:
-            raise InvalidRequestError(f"'{path}.output' must be a string or a list",
-                                      param=f"{path}.output")
-        self.messages.append({"role": "tool", "tool_call_id": call_id, "content": content})
-
-    def _flush_tool_media(self) -> None:
-        if self._tool_media:
-            self.messages.append({"role": "user", "content": self._tool_media})
-            self._tool_media = []
-
-
-def _message(path: str, item: dict[str, Any]) -> dict[str, Any]:
-    role = item.get("role")
-    if role not in _MESSAGE_ROLES:
-        raise InvalidRequestError(f"'{path}.role' must be one of {sorted(_MESSAGE_ROLES)}",
-                                  param=f"{path}.role")
-    content = item.get("content")
-    if isinstance(content, str):
-        return {"role": role, "content": content}
-    if not isinstance(content, list):
-        raise InvalidRequestError(f"'{path}.content' must be a string or a list",
-                                  param=f"{path}.content")
-    if role == "assistant":
-        return _assistant_message(path, content)
-    parts = [_user_part(f"{path}.content[{index}]", part) for index, part in enumerate(content)]
-    if role != "user" and any(part["type"] != "text" for part in parts):
-        raise UnsupportedFieldError(f"{path}.content",
-                                    f"Chat {role} messages carry text only")
-    return {"role": role, "content": _compact(parts)}
-
-
-def _assistant_message(path: str, content: list[Any]) -> dict[str, Any]:
-    texts: list[dict[str, Any]] = []
-    refusals: list[str] = []
-    for index, part in enumerate(content):
-        kind = part.get("type") if isinstance(part, dict) else None
-        if kind in _TEXT_PARTS:
-            texts.append({"type": "text", "text": str(part.get("text") or "")})
-        elif kind == "refusal":
-            refusals.append(str(part.get("refusal") or ""))
-        else:
-            raise UnsupportedFieldError(f"{path}.content[{index}]",
-                                        f"assistant content part {kind!r} has no Chat "
-                                        "equivalent")
-    message: dict[str, Any] = {"role": "assistant", "content": _compact(texts) if texts else None}
-    if refusals:
-        message["refusal"] = "".join(refusals)
-    return message
-
-
-def _user_part(path: str, part: Any) -> dict[str, Any]:
-    kind = part.get("type") if isinstance(part, dict) else None
-    if kind in _TEXT_PARTS:
-        return {"type": "text", "text": str(part.get("text") or "")}
-    if kind == "input_image":
-        return _image_part(path, part)
-    if kind == "input_file":
-        return _file_part(path, part)
-    raise UnsupportedFieldError(path, f"content part type {kind!r} has no Chat Completions "
-                                      "equivalent")
-
-
-def _image_part(path: str, part: dict[str, Any]) -> dict[str, Any]:
-    url = part.get("image_url")
-    if not url:
-        raise UnsupportedFieldError(f"{path}.file_id", "images by file id cannot be resolved "
-                                                       "by the gateway; send a URL or data URL")
-    image: dict[str, Any] = {"url": url}
-    if part.get("detail"):
-        image["detail"] = part["detail"]
-    return {"type": "image_url", "image_url": image}
-
-
-def _file_part(path: str, part: dict[str, Any]) -> dict[str, Any]:
-    if part.get("file_url"):
-        raise UnsupportedFieldError(f"{path}.file_url", "Chat file parts take inline data or "
-                                                        "a file id, not a URL")
-    file = {key: part[key] for key in ("file_data", "file_id", "filename") if part.get(key)}
-    if "file_data" not in file and "file_id" not in file:
-        raise InvalidRequestError(f"'{path}' needs file_data or file_id", param=path)
-    return {"type": "file", "file": file}
-
-
-def _compact(parts: list[dict[str, Any]]) -> str | list[dict[str, Any]]:
-    """One text part is the same as a plain string in Chat; the string is what most
-    clients send and what the other translators handle best."""
-    if not parts:
-        return ""
-    if len(parts) == 1 and parts[0]["type"] == "text":
-        text: str = parts[0]["text"]
-        return text
-    return parts
-
-
-def _required_str(item: dict[str, Any], name: str, path: str, *, empty: bool = False) -> str:
-    value = item.get(name)
-    if not isinstance(value, str) or (not value and not empty):
-        raise InvalidRequestError(f"'{path}.{name}' must be a string", param=f"{path}.{name}")
-    return value
 
 
 # -- request: settings ---------------------------------------------------------------------
@@ -321,7 +131,7 @@ def _tool(path: str, tool: Any) -> dict[str, Any]:
         # need their own item types; a Chat upstream cannot serve them.
         raise UnsupportedFieldError(path, f"built-in tool {kind!r} has no Chat Completions "
                                           "equivalent; only function tools are translated")
-    function = {"name": _required_str(tool, "name", path)}
+    function = {"name": required_str(tool, "name", path)}
     # Flattened in Responses, nested in Chat (section 4, reversed).
     for key in ("description", "parameters", "strict"):
         if tool.get(key) is not None:
@@ -330,7 +140,7 @@ def _tool(path: str, tool: Any) -> dict[str, Any]:
 
 
 def _tool_choice(choice: Any) -> str | dict[str, Any]:
-    if isinstance(choice, str) and choice in _TOOL_CHOICE_MODES:
+    if isinstance(choice, str) and choice in TOOL_CHOICE_MODES:
         return choice
     kind = choice.get("type") if isinstance(choice, dict) else None
     if kind == "function":
@@ -348,7 +158,7 @@ def _tool_choice(choice: Any) -> str | dict[str, Any]:
 def _function_ref(path: str, ref: Any) -> dict[str, Any]:
     if not isinstance(ref, dict) or ref.get("type") != "function":
         raise UnsupportedFieldError(path, "only function tools can be chosen")
-    return {"type": "function", "function": {"name": _required_str(ref, "name", path)}}
+    return {"type": "function", "function": {"name": required_str(ref, "name", path)}}
 
 
 def _reasoning(reasoning: Any, chat: dict[str, Any], dropped: list[str]) -> None:
@@ -391,12 +201,12 @@ def _output_items(message: dict[str, Any], response_id: str,
                   status: str) -> list[dict[str, Any]]:
     """Reasoning, then the message, then the calls: the order the model produced them in."""
     items: list[dict[str, Any]] = []
-    reasoning = message.get("reasoning_content") or message.get("reasoning")
-    if isinstance(reasoning, str) and reasoning:
+    reasoning = first_reasoning_field(message)
+    if reasoning:
         items.append(reasoning_item(item_id("reasoning", response_id, 0), "completed",
                                     [reasoning]))
     parts = []
-    text = _message_text(message.get("content"))
+    text = message_text(message.get("content"))
     if text:
         parts.append(output_text_part(text))
     if isinstance(message.get("refusal"), str) and message["refusal"]:
@@ -416,12 +226,3 @@ def _output_items(message: dict[str, Any], response_id: str,
         # An item cut off by the limit is incomplete and is the last one (Open Responses).
         items[-1]["status"] = "incomplete"
     return items
-
-
-def _message_text(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(str(part.get("text") or "") for part in content
-                       if isinstance(part, dict) and part.get("type") == "text")
-    return ""

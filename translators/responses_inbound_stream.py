@@ -1,9 +1,9 @@
-"""OpenAI Chat output -> Open Responses output, for clients that speak the Responses API.
+"""OpenAI Chat streams -> Open Responses streams, for clients that speak the Responses API.
 
-Holds the builders shared by whole answers and streams (the `Response` object with the
-client's request echoed, usage, output items, the finish-reason table) and
-`ChatToResponsesStream`, which turns OpenAI `chat.completion.chunk` events into the full
-Responses event sequence of CONFORMANCE.md section 10.4:
+`ChatToResponsesStream` turns OpenAI `chat.completion.chunk` events into the full Responses
+event sequence of CONFORMANCE.md section 10.4, building its objects with the same
+`responses_objects` builders, status table (`stop_reasons`) and usage conversion (`usage`)
+as a whole answer:
 
     response.created, response.in_progress,
     per item: output_item.added, (content_part.added, N x delta, *.done, content_part.done
@@ -21,126 +21,29 @@ body.
 
 from __future__ import annotations
 
-import copy
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
-from .errors import ErrorInfo, error_info_from_payload, openai_error_body
+from .chat_fields import first_reasoning_field
+from .errors import ErrorInfo, UpstreamFormatError, openai_error_body
+from .ids import new_call_id, new_response_id
+from .json_values import parse_object
+from .responses_objects import (
+    ItemKind,
+    function_call_item,
+    item_id,
+    message_item,
+    output_text_part,
+    reasoning_item,
+    refusal_part,
+    response_object,
+)
 from .sse import DONE, SSEEvent, json_event
-
-ItemKind = Literal["message", "reasoning", "function_call"]
-
-# finish_reason -> (Response status, incomplete_details.reason); CONFORMANCE section 6.
-# Anything not listed (stop, tool_calls, function_call, provider words) completes.
-_INCOMPLETE_BY_FINISH: dict[str, str] = {
-    "length": "max_output_tokens",
-    "content_filter": "content_filter",
-}
-
-_ITEM_PREFIX: dict[ItemKind, str] = {"message": "msg", "reasoning": "rs", "function_call": "fc"}
-
-# Response fields echoed from the request, with the value the Responses API reports when the
-# client left one out: the spec requires every non-nullable field (ResponseResource.json).
-_ECHOED: dict[str, Any] = {
-    "instructions": None, "tools": [], "tool_choice": "auto", "parallel_tool_calls": True,
-    "text": {"format": {"type": "text"}}, "temperature": 1.0, "top_p": 1.0,
-    "presence_penalty": 0.0, "frequency_penalty": 0.0, "reasoning": None, "user": None,
-    "max_output_tokens": None, "metadata": {},
-}
-# Fields the request translation drops report what was really used. A stateless gateway
-# stores nothing whatever the client asked (section 4, store:false), so a later
-# GET /v1/responses/{id} is not promised.
-_NOT_FORWARDED: dict[str, Any] = {
-    "truncation": "disabled", "top_logprobs": 0, "max_tool_calls": None,
-    "safety_identifier": None, "prompt_cache_key": None, "store": False, "background": False,
-    "service_tier": "default",
-}
-
-
-def new_response_id() -> str:
-    return f"resp_{uuid.uuid4().hex}"
-
-
-def item_id(kind: ItemKind, response_id: str, index: int) -> str:
-    """Item ids derived from the response id: unique, and stable when a stream is replayed."""
-    return f"{_ITEM_PREFIX[kind]}_{response_id.removeprefix('resp_')}_{index}"
-
-
-def response_status(finish_reason: str | None) -> tuple[str, str | None]:
-    """`(status, incomplete reason)` for a Chat finish_reason."""
-    reason = _INCOMPLETE_BY_FINISH.get(finish_reason or "")
-    return ("incomplete", reason) if reason else ("completed", None)
-
-
-def responses_usage(usage: dict[str, Any] | None) -> dict[str, Any] | None:
-    """Chat usage -> Responses usage (CONFORMANCE section 8: both input counts include the
-    cached tokens, so only the names change). Missing details count as 0."""
-    if not isinstance(usage, dict):
-        return None
-    prompt = int(usage.get("prompt_tokens") or 0)
-    completion = int(usage.get("completion_tokens") or 0)
-    cached = (usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0
-    reasoning = (usage.get("completion_tokens_details") or {}).get("reasoning_tokens") or 0
-    return {
-        "input_tokens": prompt,
-        "input_tokens_details": {"cached_tokens": int(cached)},
-        "output_tokens": completion,
-        "output_tokens_details": {"reasoning_tokens": int(reasoning)},
-        "total_tokens": int(usage.get("total_tokens") or prompt + completion),
-    }
-
-
-def response_object(request: dict[str, Any], *, response_id: str, created_at: int, model: str,
-                    status: str, output: list[dict[str, Any]],
-                    usage: dict[str, Any] | None = None, incomplete_reason: str | None = None,
-                    error: dict[str, Any] | None = None,
-                    completed_at: int | None = None) -> dict[str, Any]:
-    """A full `Response` object: the fields of this answer, then the request's settings."""
-    body: dict[str, Any] = {
-        "id": response_id,
-        "object": "response",
-        "created_at": created_at,
-        "status": status,
-        "model": model,
-        "output": output,
-        "error": error,
-        "incomplete_details": {"reason": incomplete_reason} if incomplete_reason else None,
-        "usage": usage,
-        "completed_at": completed_at,
-        "previous_response_id": None,
-    }
-    for name, default in _ECHOED.items():
-        value = request.get(name)
-        body[name] = copy.deepcopy(value if value is not None else default)
-    body.update(copy.deepcopy(_NOT_FORWARDED))
-    return body
-
-
-def output_text_part(text: str) -> dict[str, Any]:
-    return {"type": "output_text", "annotations": [], "text": text}
-
-
-def refusal_part(text: str) -> dict[str, Any]:
-    return {"type": "refusal", "refusal": text}
-
-
-def message_item(item_id: str, status: str, content: list[dict[str, Any]]) -> dict[str, Any]:
-    return {"id": item_id, "type": "message", "status": status, "role": "assistant",
-            "content": content}
-
-
-def reasoning_item(item_id: str, status: str, summary: list[str]) -> dict[str, Any]:
-    return {"id": item_id, "type": "reasoning", "status": status,
-            "summary": [{"type": "summary_text", "text": text} for text in summary]}
-
-
-def function_call_item(item_id: str, status: str, call_id: str, name: str,
-                       arguments: str) -> dict[str, Any]:
-    return {"id": item_id, "type": "function_call", "status": status, "call_id": call_id,
-            "name": name, "arguments": arguments}
+from .stop_reasons import responses_status
+from .stream_errors import chat_frame_error_as_openai, is_error_frame
+from .usage import chat_usage_to_responses
 
 
 @dataclass(slots=True)
@@ -218,15 +121,11 @@ class ChatToResponsesStream:
             # finish_reason (some local servers omit it): that counts as `stop`.
             self._terminal()
             return self._take()
-        try:
-            payload = event.json()
-        except ValueError:
-            payload = None
-        if not isinstance(payload, dict):
+        payload = parse_object(event.data)
+        if payload is None:
             return self.fail(_upstream_error("upstream sent a chunk that is not a JSON object"))
-        if payload.get("error"):
-            # An OpenAI error frame (CONFORMANCE section 9) ends the stream.
-            return self.fail(_error_from_frame(payload))
+        if is_error_frame(payload):
+            return self.fail(chat_frame_error_as_openai(payload))
         try:
             self._chunk(payload)
         except _BrokenStream as broken:
@@ -282,7 +181,7 @@ class ChatToResponsesStream:
                 self._delta(choice.get("delta") or {})
             if choice.get("finish_reason") and self._finish is None:
                 self._finish = str(choice["finish_reason"])
-                status, _ = response_status(self._finish)
+                status, _ = responses_status(self._finish)
                 self._close_open(status)
         # The usage chunk follows the finish chunk: now the terminal event is complete.
         if finished_before and isinstance(usage, dict):
@@ -290,8 +189,8 @@ class ChatToResponsesStream:
 
     def _delta(self, delta: dict[str, Any]) -> None:
         # `reasoning_content` is the DeepSeek/LiteLLM field; some servers say `reasoning`.
-        reasoning = delta.get("reasoning_content") or delta.get("reasoning")
-        if isinstance(reasoning, str) and reasoning:
+        reasoning = first_reasoning_field(delta)
+        if reasoning:
             self._reasoning_delta(reasoning)
         content = delta.get("content")
         if isinstance(content, str) and content:
@@ -338,7 +237,7 @@ class ChatToResponsesStream:
         # (Ollama, Gemini's OpenAI layer) put every call at index 0.
         if item is None or (call_id and call_id != item.call_id):
             item = self._open_item("function_call")
-            item.call_id = str(call_id or f"call_{uuid.uuid4().hex[:24]}")
+            item.call_id = str(call_id or new_call_id())
             item.name = str(function.get("name") or "")
             self._calls[key] = item
             self._emit("response.output_item.added", output_index=item.index,
@@ -419,10 +318,11 @@ class ChatToResponsesStream:
 
     def _terminal(self) -> None:
         self._start()
-        status, reason = response_status(self._finish)
+        status, reason = responses_status(self._finish)
         self._close_open(status)
         completed_at = int(self.clock()) if status == "completed" else None
-        response = self._response(status, [*self._items], usage=responses_usage(self._usage),
+        response = self._response(status, [*self._items],
+                                  usage=chat_usage_to_responses(self._usage),
                                   incomplete_reason=reason, completed_at=completed_at)
         self._emit(f"response.{status}", response=response)
         self._done()
@@ -453,9 +353,4 @@ class _BrokenStream(Exception):
 
 
 def _upstream_error(message: str) -> ErrorInfo:
-    return ErrorInfo(502, message, "server_error", code="bad_upstream_response")
-
-
-def _error_from_frame(payload: dict[str, Any]) -> ErrorInfo:
-    # Mid-stream the HTTP status is already 200; 500 only picks the default type.
-    return error_info_from_payload("openai", 500, payload)
+    return UpstreamFormatError(message).info()

@@ -1,7 +1,8 @@
 """Answers of an Open Responses provider, for an OpenAI Chat client: whole and streamed.
 
 - `responses_response_to_chat`: a Responses object -> a `chat.completion` (CONFORMANCE.md
-  section 7.2), with the finish-reason table of section 6 and the usage of section 8.
+  section 7.2), with the finish-reason table of section 6 (`stop_reasons`) and the usage of
+  section 8 (`usage`), which the stream reads too.
 - `ResponsesToChatStream`: the per-flow state machine of section 10.2. It takes decoded
   `SSEEvent`s of a Responses stream and returns the OpenAI chunks they cause, one chunk per
   upstream delta, ending with `data: [DONE]`, or with one OpenAI error frame when the
@@ -12,7 +13,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,7 +24,6 @@ from .chat import (
     ChunkEnvelope,
     FinishReason,
     ToolCall,
-    Usage,
     new_completion_id,
 )
 from .errors import (
@@ -34,20 +33,10 @@ from .errors import (
     error_info_from_payload,
     stream_error_events,
 )
+from .json_values import as_dict, dicts, parse_object
 from .sse import DONE, SSEEvent, json_event
-
-# CONFORMANCE §6. A `completed` answer with a function_call item becomes `tool_calls`
-# (handled by the caller); `failed` is an error, never a finish reason.
-_FINISH_BY_STATUS: dict[str, FinishReason] = {
-    "completed": "stop",
-    "cancelled": "stop",
-    "incomplete": "length",
-}
-# §6: the OpenAPI example says `max_tokens` although the enum says `max_output_tokens`, so
-# every reason but content_filter counts as a truncation (the status default above).
-_FINISH_BY_INCOMPLETE_REASON: dict[str, FinishReason] = {
-    "content_filter": "content_filter",
-}
+from .stop_reasons import finish_reason_from_responses
+from .usage import responses_usage_to_chat
 
 # §10.2 step 4: summary parts (and reasoning items) are separated like the non-stream join.
 _REASONING_SEPARATOR = "\n\n"
@@ -67,7 +56,7 @@ def responses_response_to_chat(body: dict[str, Any]) -> ChatCompletion:
         raise UpstreamFormatError("the provider's answer is not a Responses object")
     status = body.get("status") or "completed"
     if status == "failed":
-        error = _as_dict(body.get("error"))
+        error = as_dict(body.get("error"))
         code = error.get("code")
         raise ResponseFailedError(str(error.get("message") or "the response failed"),
                                   code=code if isinstance(code, str) else None)
@@ -84,48 +73,14 @@ def responses_response_to_chat(body: dict[str, Any]) -> ChatCompletion:
         "choices": [{
             "index": 0,
             "message": message,
-            "finish_reason": chat_finish_reason(status, body.get("incomplete_details"),
-                                                "tool_calls" in message),
+            "finish_reason": finish_reason_from_responses(
+                status, body.get("incomplete_details"), "tool_calls" in message),
         }],
     }
-    usage = chat_usage(body.get("usage"))
+    usage = responses_usage_to_chat(body.get("usage"))
     if usage is not None:
         completion["usage"] = usage
     return completion
-
-
-def chat_finish_reason(status: str, incomplete_details: Any, has_function_call: bool
-                       ) -> FinishReason:
-    """The OpenAI finish_reason of a Responses answer that ended with `status`."""
-    if status == "incomplete":
-        reason = _as_dict(incomplete_details).get("reason")
-        return _FINISH_BY_INCOMPLETE_REASON.get(str(reason), "length")
-    if status == "completed" and has_function_call:
-        return "tool_calls"
-    return _FINISH_BY_STATUS.get(status, "stop")
-
-
-def chat_usage(usage: Any) -> Usage | None:
-    """Responses usage -> OpenAI usage (§8): both count cached tokens inside the input."""
-    if not isinstance(usage, dict):
-        return None
-    prompt = _as_int(usage.get("input_tokens"))
-    completion = _as_int(usage.get("output_tokens"))
-    total = usage.get("total_tokens")
-    return {
-        "prompt_tokens": prompt,
-        "completion_tokens": completion,
-        "total_tokens": _as_int(total) if isinstance(total, int) else prompt + completion,
-        # A missing cached_tokens counts as 0 (nonstream_14's docs example omits it).
-        "prompt_tokens_details": {
-            "cached_tokens": _as_int(_as_dict(usage.get("input_tokens_details")).get(
-                "cached_tokens")),
-        },
-        "completion_tokens_details": {
-            "reasoning_tokens": _as_int(_as_dict(usage.get("output_tokens_details")).get(
-                "reasoning_tokens")),
-        },
-    }
 
 
 @dataclass(slots=True)
@@ -148,11 +103,8 @@ class ResponsesToChatStream:
         # upstream's trailing `data: [DONE]` (§10.2 step 9), which OpenAI may omit anyway.
         if self.closed or event.is_done:
             return []
-        try:
-            payload = json.loads(event.data)
-        except ValueError:
-            payload = None
-        if not isinstance(payload, dict):
+        payload = parse_object(event.data)
+        if payload is None:
             return self._close_with_error(
                 UpstreamFormatError("the provider sent an event that is not a JSON object")
                 .info())
@@ -174,19 +126,19 @@ class ResponsesToChatStream:
         return [] if self.closed else self._close_with_error(error)
 
     def _on_created(self, payload: dict[str, Any]) -> list[SSEEvent]:
-        model = _as_dict(payload.get("response")).get("model")
+        model = as_dict(payload.get("response")).get("model")
         if isinstance(model, str) and not self.started:
             self.envelope.model = model
         return self._start()
 
     def _on_item_added(self, payload: dict[str, Any]) -> list[SSEEvent]:
-        item = _as_dict(payload.get("item"))
+        item = as_dict(payload.get("item"))
         if item.get("type") != "function_call":
             return []  # message and reasoning items speak through their deltas
         return self._open_tool(item, payload.get("output_index"))
 
     def _on_item_done(self, payload: dict[str, Any]) -> list[SSEEvent]:
-        item = _as_dict(payload.get("item"))
+        item = as_dict(payload.get("item"))
         if item.get("type") != "function_call":
             return []
         index = self._tool_for(item.get("id"), payload.get("output_index"))
@@ -230,14 +182,14 @@ class ResponsesToChatStream:
         return [] if index is None else self._full_arguments(index, payload.get("arguments"))
 
     def _on_completed(self, payload: dict[str, Any]) -> list[SSEEvent]:
-        return self._end("completed", _as_dict(payload.get("response")))
+        return self._end("completed", as_dict(payload.get("response")))
 
     def _on_incomplete(self, payload: dict[str, Any]) -> list[SSEEvent]:
-        return self._end("incomplete", _as_dict(payload.get("response")))
+        return self._end("incomplete", as_dict(payload.get("response")))
 
     def _on_failed(self, payload: dict[str, Any]) -> list[SSEEvent]:
         # Reached only without an earlier `error` event, which would have closed the stream.
-        error = _as_dict(_as_dict(payload.get("response")).get("error"))
+        error = as_dict(as_dict(payload.get("response")).get("error"))
         message = error.get("message")
         code = error.get("code")
         return self._close_with_error(ErrorInfo(
@@ -303,10 +255,10 @@ class ResponsesToChatStream:
                                             "function": {"arguments": arguments}}]})
 
     def _end(self, status: str, response: dict[str, Any]) -> list[SSEEvent]:
-        finish = chat_finish_reason(status, response.get("incomplete_details"),
-                                    self.tool_count > 0)
+        finish = finish_reason_from_responses(status, response.get("incomplete_details"),
+                                              self.tool_count > 0)
         events = self._delta({}, finish)
-        usage = chat_usage(response.get("usage"))
+        usage = responses_usage_to_chat(response.get("usage"))
         # §8: a usage chunk only when the client asked for it, and never an invented one.
         if self.include_usage and usage is not None:
             events.append(json_event(self.envelope.usage_chunk(usage)))
@@ -352,7 +304,7 @@ def _answer_message(output: list[Any]) -> ChatMessage:
             raise UpstreamFormatError("an output item of the provider's answer is not an object")
         kind = item.get("type")
         if kind == "message":
-            for part in _dicts(item.get("content")):
+            for part in dicts(item.get("content")):
                 if part.get("type") == "output_text":
                     texts.append(str(part.get("text") or ""))
                 elif part.get("type") == "refusal":
@@ -386,19 +338,7 @@ def _tool_call(item: dict[str, Any]) -> ToolCall:
 
 def _reasoning_texts(item: dict[str, Any]) -> list[str]:
     """Summary texts, and raw reasoning_text parts (§5.2), skipping empty ones."""
-    parts = [*_dicts(item.get("summary")), *_dicts(item.get("content"))]
+    parts = [*dicts(item.get("summary")), *dicts(item.get("content"))]
     return [part["text"] for part in parts
             if part.get("type") in ("summary_text", "reasoning_text")
             and isinstance(part.get("text"), str) and part["text"]]
-
-
-def _dicts(value: Any) -> list[dict[str, Any]]:
-    return [entry for entry in value if isinstance(entry, dict)] if isinstance(value, list) else []
-
-
-def _as_dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _as_int(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0

@@ -14,6 +14,7 @@ from typing import Any
 import anthropic
 import httpx2
 import pytest
+
 from mitmllm.translators.anthropic_inbound import (
     ChatToAnthropicStream,
     anthropic_request_to_chat,

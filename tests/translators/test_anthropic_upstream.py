@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from mitmllm.translators.anthropic_upstream import (
     AnthropicToChatStream,
     anthropic_models_to_openai,

@@ -18,6 +18,7 @@ from typing import Any
 import httpx2
 import openai
 import pytest
+
 from mitmllm.translators.errors import (
     ErrorInfo,
     InvalidRequestError,

@@ -1,12 +1,10 @@
-"""The `mitmllm` command line.
+"""`mitmllm providers ...`: list, add, edit, remove, enable, disable, set-key, test and
+import-osaurus.
 
-    mitmllm run  [--host H] [--port P] [--config FILE]
-    mitmllm web  [--host H] [--port P] [--web-port W] [--config FILE]
-    mitmllm providers list|add|edit|remove|enable|disable|test|set-key|import-osaurus ...
-    mitmllm models [--config FILE]
-
-Every command exits non-zero with a one-line reason on bad input (2) or a failed operation
-(1). Secrets are read from stdin or a prompt, never from argv, and never printed.
+The field options of `add` and `edit` are declared (`add_field_options`) and read
+(`provider_fields`) here, next to the commands that use them. Edits go through
+`ConfigDocument`, which keeps the file's comments; secrets are read from stdin or a prompt,
+never from argv, and never printed.
 """
 
 from __future__ import annotations
@@ -17,38 +15,17 @@ import getpass
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
-from . import __version__
-from .config.model import GatewayConfig, ProviderConfig
-from .config.presets import CUSTOM_EXAMPLES, PRESETS
-from .config.schema import AUTH_KINDS, FORMATS, PROTOCOLS, ConfigError, ConfigFileError
-from .config.secrets import SecretError, Secrets, api_key_account, header_account
-from .config.store import ConfigDocument, config_path, ensure_config_file, load_config
-
-EXIT_BAD_INPUT = 2
-EXIT_FAILED = 1
+from ..config.model import ProviderConfig
+from ..config.presets import CUSTOM_EXAMPLES, PRESETS
+from ..config.schema import AUTH_KINDS, FORMATS, PROTOCOLS
+from ..config.secrets import SecretError, Secrets, api_key_account, header_account
+from ..config.store import ConfigDocument
+from .common import EXIT_FAILED, CliError, config_file, fail, load, provider_named
 
 
-class CliError(Exception):
-    def __init__(self, message: str, code: int = EXIT_FAILED):
-        super().__init__(message)
-        self.code = code
-
-
-def fail(message: str, code: int = EXIT_BAD_INPUT) -> NoReturn:
-    raise CliError(message, code)
-
-
-# --- parser --------------------------------------------------------------------------
-
-
-def _config_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", metavar="FILE", help="config file (default: "
-                        "$MITMLLM_CONFIG, else ~/.config/mitmllm/config.yaml)")
-
-
-def _provider_field_options(parser: argparse.ArgumentParser, *, editing: bool) -> None:
+def add_field_options(parser: argparse.ArgumentParser, *, editing: bool) -> None:
     presets = sorted([*PRESETS, *CUSTOM_EXAMPLES])
     parser.add_argument("--preset", choices=presets, help="fill the fields from a preset "
                         "(ollama and lmstudio are Custom with their local defaults)")
@@ -76,70 +53,6 @@ def _provider_field_options(parser: argparse.ArgumentParser, *, editing: bool) -
         parser.add_argument("--remove-secret-header", action="append", default=[],
                             metavar="NAME")
         parser.add_argument("--clear-models", action="store_true")
-
-
-class OneLineParser(argparse.ArgumentParser):
-    """Bad options get one line that says why, not the whole usage block."""
-
-    def error(self, message: str) -> NoReturn:
-        where = self.prog.removeprefix("mitmllm").strip()
-        print(f"mitmllm: {where + ': ' if where else ''}{message} (see --help)",
-              file=sys.stderr)
-        sys.exit(EXIT_BAD_INPUT)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = OneLineParser(
-        prog="mitmllm", description="A local gateway for LLM APIs, built on mitmproxy.")
-    parser.add_argument("--version", action="version", version=f"mitmllm {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    for name, text in (("run", "run the proxy (headless)"),
-                       ("web", "run the proxy with mitmweb to watch every exchange")):
-        sub = commands.add_parser(name, help=text, description=text)
-        sub.add_argument("--host", help="listen host (default: listen.host, 127.0.0.1)")
-        sub.add_argument("--port", type=int, help="listen port (default: listen.port, 1337)")
-        if name == "web":
-            sub.add_argument("--web-port", type=int, default=8081)
-            sub.add_argument("--web-host", default="127.0.0.1")
-        sub.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-        _config_option(sub)
-
-    models = commands.add_parser("models", help="list the models of every provider")
-    _config_option(models)
-
-    providers = commands.add_parser("providers", help="manage providers")
-    actions = providers.add_subparsers(dest="action", required=True, metavar="ACTION")
-    listing = actions.add_parser("list", help="list configured providers")
-    _config_option(listing)
-    add = actions.add_parser("add", help="add a provider")
-    add.add_argument("name")
-    _provider_field_options(add, editing=False)
-    _config_option(add)
-    edit = actions.add_parser("edit", help="change a provider's fields")
-    edit.add_argument("name")
-    _provider_field_options(edit, editing=True)
-    _config_option(edit)
-    for name, text in (("remove", "remove a provider and its keychain entries"),
-                       ("enable", "enable a provider"), ("disable", "disable a provider"),
-                       ("test", "connect now and print the state and models")):
-        sub = actions.add_parser(name, help=text)
-        sub.add_argument("name")
-        _config_option(sub)
-    set_key = actions.add_parser("set-key", help="store the API key (or a secret header) in "
-                                 "the keychain, read from stdin or a prompt")
-    set_key.add_argument("name")
-    set_key.add_argument("--header", metavar="HEADER", help="a secret header instead of the "
-                         "API key")
-    _config_option(set_key)
-    osaurus = actions.add_parser("import-osaurus", help="import Osaurus' remote providers "
-                                 "and their keychain secrets")
-    osaurus.add_argument("path", nargs="?", help="default: ~/.osaurus/providers/remote.json")
-    _config_option(osaurus)
-    return parser
-
-
-# --- provider fields -----------------------------------------------------------------
 
 
 def _split_header(text: str) -> tuple[str, str]:
@@ -173,50 +86,8 @@ def provider_fields(args: argparse.Namespace) -> dict[str, Any]:
     return fields
 
 
-# --- commands ------------------------------------------------------------------------
-
-
-def _path(args: argparse.Namespace) -> Path:
-    return config_path(getattr(args, "config", None))
-
-
-def _load(args: argparse.Namespace) -> GatewayConfig:
-    return load_config(_path(args))
-
-
-def _provider(config: GatewayConfig, name: str) -> ProviderConfig:
-    provider = config.provider(name)
-    if provider is None:
-        known = ", ".join(p.name for p in config.providers) or "none configured"
-        fail(f"no provider named '{name}' (known: {known})")
-    return provider
-
-
-def cmd_run(args: argparse.Namespace) -> int:
-    from .proxy import ListenSpec, run_headless, run_web
-
-    path = _path(args)
-    if ensure_config_file(path):
-        print(f"mitmllm: created {path} (providers are added with `mitmllm providers add`)",
-              file=sys.stderr)
-    config = load_config(path)
-    host = args.host or config.listen.host
-    port = args.port or config.listen.port
-    listen = config.listen.__class__(host=host, port=port, token=config.listen.token)
-    if not listen.is_loopback and not listen.token:
-        fail(f"listening on {host} needs listen.token in {path}: anyone who can reach the "
-             "port could otherwise spend your keys")
-    spec = ListenSpec(host=host, port=port, config=path, verbose=args.verbose,
-                      web_port=getattr(args, "web_port", None),
-                      web_host=getattr(args, "web_host", "127.0.0.1"))
-    print(f"mitmllm {__version__}: OpenAI, Anthropic and Responses clients -> "
-          f"http://{host}:{port}/v1  (config {path})", file=sys.stderr)
-    runner = run_web if args.command == "web" else run_headless
-    return asyncio.run(runner(spec))
-
-
 def cmd_providers_list(args: argparse.Namespace) -> int:
-    config = _load(args)
+    config = load(args)
     if not config.providers:
         print(f"No providers in {config.path}. Add one, e.g.:\n"
               "  mitmllm providers add openai --preset openai && "
@@ -255,14 +126,14 @@ def cmd_providers_add(args: argparse.Namespace) -> int:
         fields["secret_headers"] = list(dict.fromkeys(args.secret_header))
     if args.models:
         fields["models"] = _models(args.models)
-    document = ConfigDocument(_path(args))
+    document = ConfigDocument(config_file(args))
     existing = document.validated().provider(args.name)
     if existing is not None:
         fail(f"a provider named '{existing.name}' already exists (change it with "
              f"`mitmllm providers edit {existing.name} ...`)")
     document.add_provider(fields)
     config = document.save()
-    provider = _provider(config, args.name)
+    provider = provider_named(config, args.name)
     print(f"Added provider '{provider.name}': {provider.format} at {provider.url('')}")
     if provider.auth == "api_key":
         print(f"Store its key with: mitmllm providers set-key {provider.name}")
@@ -271,8 +142,8 @@ def cmd_providers_add(args: argparse.Namespace) -> int:
 
 
 def cmd_providers_edit(args: argparse.Namespace) -> int:
-    document = ConfigDocument(_path(args))
-    current = _provider(document.validated(), args.name)
+    document = ConfigDocument(config_file(args))
+    current = provider_named(document.validated(), args.name)
     changes = provider_fields(args)
     if args.enabled:
         changes["enabled"] = True
@@ -294,7 +165,7 @@ def cmd_providers_edit(args: argparse.Namespace) -> int:
         fail("nothing to change: give at least one field option (see --help)")
     document.update_provider(current.name, changes)
     config = document.save()
-    provider = _provider(config, current.name)
+    provider = provider_named(config, current.name)
     for name in args.remove_secret_header:
         _delete_quietly(header_account(provider.name, name))
     print(f"Updated provider '{provider.name}': {provider.format} at {provider.url('')}"
@@ -310,8 +181,8 @@ def _delete_quietly(account: str) -> None:
 
 
 def cmd_providers_remove(args: argparse.Namespace) -> int:
-    document = ConfigDocument(_path(args))
-    provider = _provider(document.validated(), args.name)
+    document = ConfigDocument(config_file(args))
+    provider = provider_named(document.validated(), args.name)
     try:
         removed = Secrets().delete_provider(provider)
     except SecretError as exc:
@@ -329,8 +200,8 @@ def cmd_providers_remove(args: argparse.Namespace) -> int:
 
 def cmd_providers_toggle(args: argparse.Namespace) -> int:
     enabled = args.action == "enable"
-    document = ConfigDocument(_path(args))
-    provider = _provider(document.validated(), args.name)
+    document = ConfigDocument(config_file(args))
+    provider = provider_named(document.validated(), args.name)
     document.update_provider(provider.name, {"enabled": None if enabled else False})
     document.save()
     print(f"Provider '{provider.name}' {'enabled' if enabled else 'disabled'}.")
@@ -351,8 +222,8 @@ def read_secret(prompt: str) -> str:
 
 
 def cmd_providers_set_key(args: argparse.Namespace) -> int:
-    config = _load(args)
-    provider = _provider(config, args.name)
+    config = load(args)
+    provider = provider_named(config, args.name)
     if args.header:
         if args.header not in provider.secret_headers:
             fail(f"'{args.header}' is not a secret header of '{provider.name}'; add it first "
@@ -376,10 +247,10 @@ def cmd_providers_set_key(args: argparse.Namespace) -> int:
 def cmd_providers_test(args: argparse.Namespace) -> int:
     import aiohttp
 
-    from .addons.catalog import probe
-    from .config.auth import SecretCache
+    from ..addons.catalog import probe
+    from ..config.auth import SecretCache
 
-    provider = _provider(_load(args), args.name)
+    provider = provider_named(load(args), args.name)
 
     async def run() -> Any:
         async with aiohttp.ClientSession() as session:
@@ -394,77 +265,10 @@ def cmd_providers_test(args: argparse.Namespace) -> int:
     return 0 if status.state == "connected" else EXIT_FAILED
 
 
-def cmd_models(args: argparse.Namespace) -> int:
-    import aiohttp
-
-    from .addons.catalog import probe
-    from .config.auth import SecretCache
-
-    config = _load(args)
-    cache = SecretCache(Secrets())
-
-    async def run() -> list[Any]:
-        async with aiohttp.ClientSession() as session:
-            wanted = [p for p in config.providers if p.enabled]
-            return list(await asyncio.gather(*(probe(session, p, cache) for p in wanted)))
-
-    for status in asyncio.run(run()):
-        provider = _provider(config, status.name)
-        if status.state != "connected":
-            print(f"# {provider.name}: {status.state}: {status.error}", file=sys.stderr)
-        for model in status.models:
-            print(f"{provider.slug}/{model.id}\t{provider.name}")
-    if config.local.enabled:
-        from .local.discovery import discover_models
-
-        for local_model in discover_models(config.local.model_dirs):
-            print(f"{local_model.id}\tlocal")
-    return 0
-
-
 def cmd_import_osaurus(args: argparse.Namespace) -> int:
-    from .config.osaurus import import_osaurus
+    from ..config.osaurus import import_osaurus
 
-    report = import_osaurus(Path(args.path).expanduser() if args.path else None, _path(args))
+    report = import_osaurus(Path(args.path).expanduser() if args.path else None, config_file(args))
     for line in report:
         print(line)
     return 0
-
-
-def dispatch(args: argparse.Namespace) -> int:
-    if args.command in ("run", "web"):
-        return cmd_run(args)
-    if args.command == "models":
-        return cmd_models(args)
-    handlers = {
-        "list": cmd_providers_list, "add": cmd_providers_add, "edit": cmd_providers_edit,
-        "remove": cmd_providers_remove, "enable": cmd_providers_toggle,
-        "disable": cmd_providers_toggle, "set-key": cmd_providers_set_key,
-        "test": cmd_providers_test, "import-osaurus": cmd_import_osaurus,
-    }
-    return handlers[args.action](args)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        return dispatch(args)
-    except CliError as exc:
-        print(f"mitmllm: {exc}", file=sys.stderr)
-        return exc.code
-    except ConfigFileError as exc:
-        print(f"mitmllm: {exc}", file=sys.stderr)
-        return EXIT_FAILED
-    except ConfigError as exc:
-        print(f"mitmllm: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except SecretError as exc:
-        print(f"mitmllm: {exc}", file=sys.stderr)
-        return EXIT_FAILED
-    except KeyboardInterrupt:
-        return 130
-
-
-if __name__ == "__main__":
-    sys.exit(main())
-

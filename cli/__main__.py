@@ -1,0 +1,7 @@
+"""`python -m mitmllm.cli`: the same as the `mitmllm` command."""
+
+import sys
+
+from . import main
+
+sys.exit(main())

@@ -1,0 +1,70 @@
+"""Fields of OpenAI Chat bodies that several translators read: the output limit and the
+tool_choice modes of a request, the text and the reasoning of an answer message or delta.
+
+Where two translators have read a field in slightly different ways, both readings are here
+side by side, each documented, so that neither answer changes without notice.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .errors import InvalidRequestError
+
+# The tool_choice strings of Chat; Responses takes the same three, with the same meaning.
+TOOL_CHOICE_MODES = frozenset({"auto", "none", "required"})
+# `reasoning_content` (DeepSeek, LiteLLM) or `reasoning` (vLLM >= 0.10, OpenRouter).
+_REASONING_FIELDS = ("reasoning_content", "reasoning")
+
+
+def requested_max_tokens(body: dict[str, Any]) -> int | None:
+    """The output limit a Chat request asks for; the newer name `max_completion_tokens`
+    wins over `max_tokens` (CONFORMANCE.md section 3.2). A null is a field not sent."""
+    for name in ("max_completion_tokens", "max_tokens"):
+        value = body.get(name)
+        if value is None:
+            continue
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise InvalidRequestError(f"'{name}' must be a positive integer", param=name)
+        return value
+    return None
+
+
+def reasoning_text(message: dict[str, Any]) -> str | None:
+    """The first reasoning field that holds a non-empty string (Anthropic-client answers)."""
+    for key in _REASONING_FIELDS:
+        value = message.get(key)
+        if isinstance(value, str) and value:
+            return value
+    return None
+
+
+def first_reasoning_field(message: dict[str, Any]) -> str | None:
+    """The first reasoning field that is set, if it is a non-empty string (Responses-client
+    answers). Unlike `reasoning_text`, a `reasoning_content` that is set but not a string
+    hides `reasoning`."""
+    value = message.get("reasoning_content") or message.get("reasoning")
+    return value if isinstance(value, str) and value else None
+
+
+def message_text(content: Any) -> str:
+    """String content, or its text parts joined; a null or empty `text` adds nothing
+    (Responses-client answers)."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(str(part.get("text") or "") for part in content
+                       if isinstance(part, dict) and part.get("type") == "text")
+    return ""
+
+
+def message_text_str(content: Any) -> str:
+    """Like `message_text`, except that a text part's `text` goes through `str()` whatever it
+    is, so a null one reads "None" (Anthropic-client answers); only a missing one adds
+    nothing."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(str(part.get("text", "")) for part in content
+                       if isinstance(part, dict) and part.get("type") == "text")
+    return ""

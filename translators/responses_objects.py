@@ -1,0 +1,88 @@
+"""Open Responses output objects built from Chat answers: the `Response` with the client's
+request echoed, its output items and their content parts.
+
+Whole answers (`responses_inbound.chat_response_to_responses`) and streams
+(`responses_inbound_stream.ChatToResponsesStream`) build the same objects here, so a
+streamed answer's final `Response` equals the whole one.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, Literal
+
+ItemKind = Literal["message", "reasoning", "function_call"]
+
+_ITEM_PREFIX: dict[ItemKind, str] = {"message": "msg", "reasoning": "rs", "function_call": "fc"}
+
+# Response fields echoed from the request, with the value the Responses API reports when the
+# client left one out: the spec requires every non-nullable field (ResponseResource.json).
+_ECHOED: dict[str, Any] = {
+    "instructions": None, "tools": [], "tool_choice": "auto", "parallel_tool_calls": True,
+    "text": {"format": {"type": "text"}}, "temperature": 1.0, "top_p": 1.0,
+    "presence_penalty": 0.0, "frequency_penalty": 0.0, "reasoning": None, "user": None,
+    "max_output_tokens": None, "metadata": {},
+}
+# Fields the request translation drops report what was really used. A stateless gateway
+# stores nothing whatever the client asked (section 4, store:false), so a later
+# GET /v1/responses/{id} is not promised.
+_NOT_FORWARDED: dict[str, Any] = {
+    "truncation": "disabled", "top_logprobs": 0, "max_tool_calls": None,
+    "safety_identifier": None, "prompt_cache_key": None, "store": False, "background": False,
+    "service_tier": "default",
+}
+
+
+def item_id(kind: ItemKind, response_id: str, index: int) -> str:
+    """Item ids derived from the response id: unique, and stable when a stream is replayed."""
+    return f"{_ITEM_PREFIX[kind]}_{response_id.removeprefix('resp_')}_{index}"
+
+
+def response_object(request: dict[str, Any], *, response_id: str, created_at: int, model: str,
+                    status: str, output: list[dict[str, Any]],
+                    usage: dict[str, Any] | None = None, incomplete_reason: str | None = None,
+                    error: dict[str, Any] | None = None,
+                    completed_at: int | None = None) -> dict[str, Any]:
+    """A full `Response` object: the fields of this answer, then the request's settings."""
+    body: dict[str, Any] = {
+        "id": response_id,
+        "object": "response",
+        "created_at": created_at,
+        "status": status,
+        "model": model,
+        "output": output,
+        "error": error,
+        "incomplete_details": {"reason": incomplete_reason} if incomplete_reason else None,
+        "usage": usage,
+        "completed_at": completed_at,
+        "previous_response_id": None,
+    }
+    for name, default in _ECHOED.items():
+        value = request.get(name)
+        body[name] = copy.deepcopy(value if value is not None else default)
+    body.update(copy.deepcopy(_NOT_FORWARDED))
+    return body
+
+
+def output_text_part(text: str) -> dict[str, Any]:
+    return {"type": "output_text", "annotations": [], "text": text}
+
+
+def refusal_part(text: str) -> dict[str, Any]:
+    return {"type": "refusal", "refusal": text}
+
+
+def message_item(item_id: str, status: str, content: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"id": item_id, "type": "message", "status": status, "role": "assistant",
+            "content": content}
+
+
+def reasoning_item(item_id: str, status: str, summary: list[str]) -> dict[str, Any]:
+    return {"id": item_id, "type": "reasoning", "status": status,
+            "summary": [{"type": "summary_text", "text": text} for text in summary]}
+
+
+def function_call_item(item_id: str, status: str, call_id: str, name: str,
+                       arguments: str) -> dict[str, Any]:
+    return {"id": item_id, "type": "function_call", "status": status, "call_id": call_id,
+            "name": name, "arguments": arguments}
