@@ -20,7 +20,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from .chat_fields import message_text_str, reasoning_text
+from .chat_fields import message_text, reasoning_text
 from .errors import ErrorInfo, UpstreamFormatError, stream_error_events
 from .ids import new_message_id, new_tool_use_id
 from .json_values import parse_object
@@ -46,7 +46,7 @@ def chat_response_to_anthropic(body: dict[str, Any]) -> dict[str, Any]:
     thinking = reasoning_text(message)
     if thinking:
         content.append({"type": "thinking", "thinking": thinking, "signature": ""})
-    text = message_text_str(message.get("content"))
+    text = message_text(message.get("content"))
     if text:
         content.append({"type": "text", "text": text})
     reason = anthropic_stop_reason(choice.get("finish_reason"))

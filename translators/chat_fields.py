@@ -31,7 +31,8 @@ def requested_max_tokens(body: dict[str, Any]) -> int | None:
 
 
 def reasoning_text(message: dict[str, Any]) -> str | None:
-    """The first reasoning field that holds a non-empty string (Anthropic-client answers)."""
+    """The first reasoning field (`reasoning_content`, then the others providers use) that
+    holds a non-empty string."""
     for key in _REASONING_FIELDS:
         value = message.get(key)
         if isinstance(value, str) and value:
@@ -39,32 +40,11 @@ def reasoning_text(message: dict[str, Any]) -> str | None:
     return None
 
 
-def first_reasoning_field(message: dict[str, Any]) -> str | None:
-    """The first reasoning field that is set, if it is a non-empty string (Responses-client
-    answers). Unlike `reasoning_text`, a `reasoning_content` that is set but not a string
-    hides `reasoning`."""
-    value = message.get("reasoning_content") or message.get("reasoning")
-    return value if isinstance(value, str) and value else None
-
-
 def message_text(content: Any) -> str:
-    """String content, or its text parts joined; a null or empty `text` adds nothing
-    (Responses-client answers)."""
+    """String content, or its text parts joined; a null or empty `text` adds nothing."""
     if isinstance(content, str):
         return content
     if isinstance(content, list):
         return "".join(str(part.get("text") or "") for part in content
-                       if isinstance(part, dict) and part.get("type") == "text")
-    return ""
-
-
-def message_text_str(content: Any) -> str:
-    """Like `message_text`, except that a text part's `text` goes through `str()` whatever it
-    is, so a null one reads "None" (Anthropic-client answers); only a missing one adds
-    nothing."""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(str(part.get("text", "")) for part in content
                        if isinstance(part, dict) and part.get("type") == "text")
     return ""

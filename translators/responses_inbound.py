@@ -16,7 +16,7 @@ import time
 from typing import Any
 
 from .chat import Translated
-from .chat_fields import TOOL_CHOICE_MODES, first_reasoning_field, message_text
+from .chat_fields import TOOL_CHOICE_MODES, message_text, reasoning_text
 from .errors import InvalidRequestError, UnsupportedFieldError, UpstreamFormatError
 from .ids import new_response_id
 from .responses_inbound_items import input_messages, required_str
@@ -201,7 +201,7 @@ def _output_items(message: dict[str, Any], response_id: str,
                   status: str) -> list[dict[str, Any]]:
     """Reasoning, then the message, then the calls: the order the model produced them in."""
     items: list[dict[str, Any]] = []
-    reasoning = first_reasoning_field(message)
+    reasoning = reasoning_text(message)
     if reasoning:
         items.append(reasoning_item(item_id("reasoning", response_id, 0), "completed",
                                     [reasoning]))

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .chat_fields import first_reasoning_field
+from .chat_fields import reasoning_text
 from .errors import ErrorInfo, UpstreamFormatError, openai_error_body
 from .ids import new_call_id, new_response_id
 from .json_values import parse_object
@@ -189,7 +189,7 @@ class ChatToResponsesStream:
 
     def _delta(self, delta: dict[str, Any]) -> None:
         # `reasoning_content` is the DeepSeek/LiteLLM field; some servers say `reasoning`.
-        reasoning = first_reasoning_field(delta)
+        reasoning = reasoning_text(delta)
         if reasoning:
             self._reasoning_delta(reasoning)
         content = delta.get("content")

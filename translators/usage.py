@@ -16,10 +16,10 @@ from .json_values import as_dict
 
 def anthropic_usage_to_chat(usage: dict[str, Any]) -> Usage:
     """Anthropic usage -> OpenAI usage: cache reads and writes are added to the input."""
-    cache_read = _int_or_bool(usage.get("cache_read_input_tokens"))
-    prompt = _int_or_bool(usage.get("input_tokens")) + cache_read + _int_or_bool(
+    cache_read = _tokens(usage.get("cache_read_input_tokens"))
+    prompt = _tokens(usage.get("input_tokens")) + cache_read + _tokens(
         usage.get("cache_creation_input_tokens"))
-    completion = _int_or_bool(usage.get("output_tokens"))
+    completion = _tokens(usage.get("output_tokens"))
     result: Usage = {
         "prompt_tokens": prompt,
         "completion_tokens": completion,
@@ -30,7 +30,7 @@ def anthropic_usage_to_chat(usage: dict[str, Any]) -> Usage:
     if isinstance(details, dict) and details.get("thinking_tokens") is not None:
         # §5.2: output_tokens already includes thinking, as completion_tokens does.
         result["completion_tokens_details"] = {
-            "reasoning_tokens": _int_or_bool(details["thinking_tokens"])}
+            "reasoning_tokens": _tokens(details["thinking_tokens"])}
     return result
 
 
@@ -72,32 +72,23 @@ def responses_usage_to_chat(usage: Any) -> Usage | None:
 
 
 def chat_usage_to_responses(usage: dict[str, Any] | None) -> dict[str, Any] | None:
-    """OpenAI usage -> Responses usage: only the names change. Missing details count as 0.
-
-    Counts go through `int()`, unlike the other directions: a float or a numeric string
-    is converted rather than counted as 0.
-    """
+    """OpenAI usage -> Responses usage: only the names change. Missing details count as 0."""
     if not isinstance(usage, dict):
         return None
-    prompt = int(usage.get("prompt_tokens") or 0)
-    completion = int(usage.get("completion_tokens") or 0)
-    cached = (usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0
-    reasoning = (usage.get("completion_tokens_details") or {}).get("reasoning_tokens") or 0
+    prompt = _tokens(usage.get("prompt_tokens"))
+    completion = _tokens(usage.get("completion_tokens"))
+    total = _tokens(usage.get("total_tokens"))
     return {
         "input_tokens": prompt,
-        "input_tokens_details": {"cached_tokens": int(cached)},
+        "input_tokens_details": {"cached_tokens": _tokens(as_dict(
+            usage.get("prompt_tokens_details")).get("cached_tokens"))},
         "output_tokens": completion,
-        "output_tokens_details": {"reasoning_tokens": int(reasoning)},
-        "total_tokens": int(usage.get("total_tokens") or prompt + completion),
+        "output_tokens_details": {"reasoning_tokens": _tokens(as_dict(
+            usage.get("completion_tokens_details")).get("reasoning_tokens"))},
+        "total_tokens": total or prompt + completion,
     }
 
 
 def _tokens(value: Any) -> int:
     """A count: an int, anything else (a bool included) is 0."""
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
-
-
-def _int_or_bool(value: Any) -> int:
-    """Like `_tokens`, except that a bool counts as the int it is (True is 1): how the
-    Anthropic -> OpenAI direction has always read counts."""
-    return value if isinstance(value, int) else 0
