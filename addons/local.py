@@ -6,11 +6,13 @@ router gave to a local model is pointed at the in-process aiohttp server of
 response whole, so tokens could not stream; through the loopback server they stream, and
 show in mitmweb, exactly like a remote provider's.
 
-Hooks `running`/`done` start and stop that server; config changes rescan the model folders.
+Hooks `running`/`done` start and stop that server; config changes rescan the model folders,
+and so does a background scan every 30 s (models downloaded meanwhile).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -24,6 +26,8 @@ from .state import Gateway, info, is_routed_replay
 
 logger = logging.getLogger(__name__)
 
+RESCAN_SECONDS = 30.0
+
 
 class Local:
     def __init__(self, gateway: Gateway, catalog: Catalog):
@@ -31,6 +35,7 @@ class Local:
         self.catalog = catalog
         self.backend: LocalBackend | None = None
         self.port: int | None = None
+        self._rescan: asyncio.Task[None] | None = None
         gateway.on_config(self._config_changed)
 
     # --- lifecycle -------------------------------------------------------------------
@@ -53,8 +58,21 @@ class Local:
             logger.info("local models: %d found; MLX %s", len(self.model_ids()),
                         "available" if self._backend().available
                         else f"unavailable ({self._backend().reason})")
+            self._rescan = asyncio.create_task(self._rescan_now_and_then(),
+                                               name="mitmllm local model rescan")
+
+    async def _rescan_now_and_then(self) -> None:
+        # Models downloaded while mitmllm runs appear without a restart; the scan reads
+        # folders, so it runs in a thread, never on the event loop.
+        while True:
+            await asyncio.sleep(RESCAN_SECONDS)
+            if self.backend is not None and self.gateway.config.local.enabled:
+                await asyncio.to_thread(self.backend.refresh)
 
     async def done(self) -> None:
+        if self._rescan is not None:
+            self._rescan.cancel()
+            self._rescan = None
         if self.backend is not None and self.port is not None:
             await self.backend.stop()
             self.port = None
@@ -65,9 +83,6 @@ class Local:
                                      max_loaded=new.local.max_loaded)
 
     # --- flows -----------------------------------------------------------------------
-
-    async def _ensure_started(self) -> None:
-        await self.running()
 
     def request(self, flow: http.HTTPFlow) -> Any:
         if is_answered(flow) or is_routed_replay(flow):
@@ -89,7 +104,7 @@ class Local:
                          code="local_unavailable", error_type="server_error")
             return
         if self.port is None:
-            await self._ensure_started()
+            await self.running()  # local was enabled by a config change
         assert self.port is not None
         request = flow.request
         request.scheme = "http"

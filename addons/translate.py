@@ -136,11 +136,10 @@ class Translate:
             adapter = StreamAdapter.failed(client, UpstreamFormatError(
                 "mitmllm could not translate the provider's stream (the proxy log has the "
                 "details).").info(), flow_id=flow.id)
-            translator = adapter.translator
         exchange.stream = adapter
         response.stream = adapter
         response.headers.pop("content-length", None)
-        if translator is not None:
+        if client != provider_format:
             response.headers["content-type"] = "text/event-stream; charset=utf-8"
 
     def response(self, flow: http.HTTPFlow) -> None:

@@ -174,3 +174,27 @@ async def test_flows_for_providers_pass_through(local_addon) -> None:
     assert flow.response is None
     assert flow.request.host == "127.0.0.1" and flow.request.port == 1337
     assert local.port is None  # the server is not started for a remote provider
+
+
+async def test_models_added_while_running_are_found(model_dir: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    import asyncio
+
+    from mitmllm.addons import local as local_module
+
+    monkeypatch.setattr(local_module, "RESCAN_SECONDS", 0.05)
+    local, _, _ = build(model_dir)
+    await local.running()
+    try:
+        assert local.model_ids() == ["tiny-folder"]
+        late = model_dir / "late-folder"
+        late.mkdir()
+        for name in ("config.json", "model.safetensors", "tokenizer.json"):
+            (late / name).write_bytes((model_dir / "tiny-folder" / name).read_bytes())
+        for _ in range(100):
+            if "late-folder" in local.model_ids():
+                break
+            await asyncio.sleep(0.05)
+        assert sorted(local.model_ids()) == ["late-folder", "tiny-folder"]
+    finally:
+        await local.done()
