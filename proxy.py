@@ -28,7 +28,7 @@ from .config.secrets import Secrets
 logger = logging.getLogger(__name__)
 
 # Where the reverse proxy would go if no addon re-pointed a request; none reaches it.
-PLACEHOLDER_TARGET = "http://127.0.0.1:9"
+PLACEHOLDER_TARGET = "http://mitmllm.invalid"  # .invalid never resolves (RFC 2606)
 
 
 @dataclass(frozen=True, slots=True)

@@ -89,7 +89,7 @@ def test_pipeline_loads_into_stock_mitmdump(tmp_path: Path, provider: FakeProvid
                                            "MITMLLM_KEY_WEB_X_ORG_TOKEN": HEADER})
     mitmdump = Path(sys.executable).parent / "mitmdump"
     process = subprocess.Popen(
-        [str(mitmdump), "--mode", f"reverse:http://127.0.0.1:9@{port}", "--listen-host",
+        [str(mitmdump), "--mode", f"reverse:http://mitmllm.invalid@{port}", "--listen-host",
          "127.0.0.1", "--set", "connection_strategy=lazy", "-s", "addons/script.py",
          "--set", f"mitmllm_config={config}"],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
