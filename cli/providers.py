@@ -17,10 +17,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ..config.model import ProviderConfig
+from ..config.model import ProviderConfig, env_key_name
 from ..config.presets import CUSTOM_EXAMPLES, PRESETS
 from ..config.schema import AUTH_KINDS, FORMATS, PROTOCOLS
-from ..config.secrets import SecretError, Secrets, api_key_account, header_account
+from ..config.secrets import (
+    SecretError,
+    Secrets,
+    api_key_account,
+    env_header_name,
+    header_account,
+)
 from ..config.store import ConfigDocument
 from .common import EXIT_FAILED, CliError, config_file, fail, load, provider_named
 
@@ -221,6 +227,16 @@ def read_secret(prompt: str) -> str:
     return value
 
 
+def _env_alternative(provider: ProviderConfig, header: str | None) -> str:
+    """The environment variable(s) that can hold this secret instead of the keychain."""
+    if header:
+        return env_header_name(provider.name, header)
+    preset = PRESETS.get(provider.preset)
+    names = [env_key_name(provider.name)] + ([preset.env_var] if preset and preset.env_var
+                                             else [])
+    return " or ".join(names)
+
+
 def cmd_providers_set_key(args: argparse.Namespace) -> int:
     config = load(args)
     provider = provider_named(config, args.name)
@@ -235,7 +251,7 @@ def cmd_providers_set_key(args: argparse.Namespace) -> int:
         account = api_key_account(provider.name)
         what = "API key"
     value = read_secret(f"{what} for {provider.name}: ")
-    Secrets().set(account, value)
+    Secrets().set(account, value, env=_env_alternative(provider, args.header))
     print(f"Stored the {what} of '{provider.name}' in the keychain (service mitmllm, "
           f"account {account}).")
     if not args.header and provider.auth == "none":

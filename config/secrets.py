@@ -95,19 +95,20 @@ class Secrets:
         return (f"no API key for provider '{provider.name}': run `mitmllm providers set-key "
                 f"{provider.name}` or set {' or '.join(names)}")
 
-    def _require_storage(self) -> None:
+    def _require_storage(self, env: str = "MITMLLM_KEY_<NAME>") -> None:
         # The null backend "stores" nothing and says nothing: a user would think the key
         # was saved. It is only good for reading (tests, environment-only setups).
         if isinstance(keyring.get_keyring(), keyring.backends.null.Keyring):
-            raise SecretError(NO_KEYRING_HELP.format(env="MITMLLM_KEY_<NAME>") + " (The "
-                              "keyring backend is the null backend, which stores nothing.)")
+            raise SecretError(NO_KEYRING_HELP.format(env=env) + " (The keyring backend is "
+                              "the null backend, which stores nothing.)")
 
-    def set(self, account: str, value: str) -> None:
-        self._require_storage()
+    def set(self, account: str, value: str, *, env: str = "MITMLLM_KEY_<NAME>") -> None:
+        """Store a secret; `env` names the variable that could hold it instead."""
+        self._require_storage(env)
         try:
             keyring.set_password(self.service, account, value)
         except keyring.errors.NoKeyringError as exc:
-            raise SecretError(NO_KEYRING_HELP.format(env="MITMLLM_KEY_<NAME>")) from exc
+            raise SecretError(NO_KEYRING_HELP.format(env=env)) from exc
         except keyring.errors.KeyringError as exc:
             raise SecretError(f"the keychain refused to store the secret: {_reason(exc)}") from exc
 
