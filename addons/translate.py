@@ -23,14 +23,15 @@ from typing import Any
 from mitmproxy import http
 
 from ..translators import hub
+from ..translators.chat.types import NO_OPTIONS, RequestOptions
 from ..translators.errors import (
     ErrorInfo,
-    Format,
     TranslationError,
     UpstreamFormatError,
     parse_error_body,
     render_error,
 )
+from ..translators.formats import Format
 from ..translators.json_edit import replace_top_level_string
 from .answers import answer_error, error_response, is_answered
 from .ingress import MODEL_KINDS
@@ -80,7 +81,7 @@ class Translate:
         provider = exchange.provider
         base_path = provider.base_path if provider else LOCAL_BASE_PATH
         request = flow.request
-        endpoint = hub.ENDPOINTS[provider_format]
+        endpoint = hub.endpoint(provider_format)
         if meta.get("kind") == "count_tokens":
             # Only Anthropic counts tokens for a Messages request; any other count would be
             # a guess with another model's tokenizer, so it is refused rather than invented.
@@ -95,10 +96,10 @@ class Translate:
                 request.content = replace_top_level_string(request.get_content() or b"",
                                                            "model", upstream_model)
         else:
-            max_tokens = provider.max_tokens_default if provider else 4096
+            options = RequestOptions(max_tokens_default=provider.max_tokens_default) \
+                if provider else NO_OPTIONS
             translated = hub.translate_request(client, provider_format,
-                                               {**body, "model": upstream_model},
-                                               max_tokens_default=max_tokens)
+                                               {**body, "model": upstream_model}, options)
             meta["dropped"] = list(translated.dropped)
             # Popped first: with the header on, mitmproxy would re-compress the new content.
             request.headers.pop("content-encoding", None)
@@ -129,11 +130,12 @@ class Translate:
         try:
             translator = hub.stream_translator(client, provider_format, exchange.body or {},
                                                model=meta.get("model", ""))
-            adapter = StreamAdapter(client, translator, flow_id=flow.id)
+            adapter = StreamAdapter(translator, flow_id=flow.id)
         except Exception:
             # Fail closed: the client gets an error event, never the provider's raw stream.
             logger.exception("flow %s: cannot set up the stream translation", flow.id)
-            adapter = StreamAdapter.failed(client, UpstreamFormatError(
+            ending = hub.stream_translator(client, client, {}, model="")
+            adapter = StreamAdapter.failed(ending, UpstreamFormatError(
                 "mitmllm could not translate the provider's stream (the proxy log has the "
                 "details).").info(), flow_id=flow.id)
         exchange.stream = adapter

@@ -13,12 +13,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, replace
-from typing import Any, Literal
+from typing import Any
 
+from .formats import Format
 from .sse import SSEEvent, json_event
-
-Format = Literal["openai", "anthropic", "responses"]
-FORMATS: tuple[Format, ...] = ("openai", "anthropic", "responses")
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,24 +157,84 @@ def render_error(client: Format, info: ErrorInfo) -> tuple[int, dict[str, Any]]:
     return status, openai_error_body(info)
 
 
-def render_error_bytes(client: Format, info: ErrorInfo) -> tuple[int, bytes]:
-    status, body = render_error(client, info)
-    return status, json.dumps(body, ensure_ascii=False).encode()
+# -- errors inside a stream -----------------------------------------------------------------
+# Once a stream has started its HTTP status is sent; the error travels as an event, and the
+# client's SDK picks its exception class from the error type.
 
 
-def stream_error_events(client: Format, info: ErrorInfo) -> list[SSEEvent]:
-    """The frame that ends a stream of the OpenAI or Anthropic format with an error.
-
-    OpenAI clients get one `data: {"error": ...}` frame (their SDK raises on it) and no
-    `[DONE]`; the type keeps the provider's word (`overloaded_error`), as in stream_32.
-    Open Responses streams need a sequence number, so their stream translator builds them.
-    """
-    if client == "anthropic":
-        return [json_event(anthropic_error_body(info), "error")]
+def chat_error_frame(info: ErrorInfo) -> SSEEvent:
+    """How an OpenAI Chat stream ends with an error: one `data: {"error": ...}` frame (the
+    openai SDK raises on it) and no `[DONE]`. The type keeps the provider's word
+    (`overloaded_error`), as in vector stream_32 (docs/formats.md#how-a-stream-ends)."""
     error_type = info.type or _openai_type(info.status)[0]
     code = info.code or (info.type if info.origin == "anthropic" else None)
-    return [json_event({"error": {"message": info.message, "type": error_type,
-                                  "param": info.param, "code": code}})]
+    return json_event({"error": {"message": info.message, "type": error_type,
+                                 "param": info.param, "code": code}})
+
+
+def anthropic_error_event(info: ErrorInfo) -> SSEEvent:
+    """How an Anthropic stream ends with an error: one `event: error`."""
+    return json_event(anthropic_error_body(info), "error")
+
+
+# Anthropic's documented error types and their statuses: a stream error carries a type but
+# no status, and clients pick their exception class from the status.
+STATUS_BY_ANTHROPIC_TYPE: dict[str, int] = {
+    "invalid_request_error": 400,
+    "authentication_error": 401,
+    "billing_error": 402,
+    "permission_error": 403,
+    "not_found_error": 404,
+    "request_too_large": 413,
+    "rate_limit_error": 429,
+    "api_error": 500,
+    "timeout_error": 504,
+    "overloaded_error": 529,
+}
+_STATUS_BY_OPENAI_TYPE: dict[str, int] = {"insufficient_quota": 402, "server_error": 500}
+_UNKNOWN_ERROR_STATUS = 500
+
+
+def anthropic_event_error(payload: dict[str, Any]) -> ErrorInfo:
+    """An Anthropic stream's `error` event; an unknown type is a 500."""
+    error_type = _error_type(payload)
+    status = STATUS_BY_ANTHROPIC_TYPE.get(error_type, _UNKNOWN_ERROR_STATUS) if isinstance(
+        error_type, str) else _UNKNOWN_ERROR_STATUS
+    return error_info_from_payload("anthropic", status, payload)
+
+
+def is_error_frame(payload: dict[str, Any]) -> bool:
+    """An OpenAI stream reports an error as a frame `{"error": {...}}` in place of a chunk,
+    and ends there (docs/formats.md#how-a-stream-ends)."""
+    return bool(payload.get("error"))
+
+
+def chat_frame_error(payload: dict[str, Any]) -> ErrorInfo:
+    """An OpenAI error frame, for an Anthropic client. An Anthropic type is kept as
+    Anthropic's (origin "anthropic"), with its status; any other type is read as OpenAI's."""
+    error_type = _error_type(payload)
+    if isinstance(error_type, str) and error_type in STATUS_BY_ANTHROPIC_TYPE:
+        status = STATUS_BY_ANTHROPIC_TYPE[error_type]
+        default = ErrorInfo(status, "upstream error", origin="anthropic")
+        return error_info_from_payload("anthropic", status, payload, default)
+    status = _STATUS_BY_OPENAI_TYPE.get(str(error_type), _UNKNOWN_ERROR_STATUS)
+    default = ErrorInfo(status, "upstream error", origin="openai")
+    return error_info_from_payload("openai", status, payload, default)
+
+
+def chat_frame_error_as_openai(payload: dict[str, Any]) -> ErrorInfo:
+    """An OpenAI error frame, for a Responses client: always read as OpenAI's, status 500
+    (the HTTP status is already 200; 500 only picks the default type). Unlike
+    `chat_frame_error`, an Anthropic type gets no status and no Anthropic origin."""
+    return error_info_from_payload("openai", 500, payload)
+
+
+def _error_type(payload: dict[str, Any]) -> Any:
+    error = payload.get("error")
+    return error.get("type") if isinstance(error, dict) else None
+
+
+# -- reading a provider's error --------------------------------------------------------------
 
 
 def parse_error_body(provider: Format, status: int, body: bytes,

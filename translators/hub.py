@@ -1,141 +1,145 @@
-"""The 3x3 matrix through one hub: any client format to any provider format via OpenAI Chat.
+"""The 3x3 format matrix through one hub: any client format to any provider format via OpenAI
+Chat (docs/formats.md#the-hub).
 
-A client request is first brought to OpenAI Chat (the hub), then to the provider's format;
-the answer goes the other way. Same format in and out is not translated at all (the addon
-passes those bodies and streams through byte for byte). Every function here is pure; the
-stream translators chain two single-direction translators when both sides differ from the
-hub.
+Each wire format joins the hub through one `FormatAdapter`, a row of `ADAPTERS` naming its
+four directions in the words the addons use:
+
+    client request  -> hub              `<format>/client_request.py`
+    hub             -> provider request `<format>/provider_request.py`
+    provider answer -> hub              `<format>/provider_answer.py` (whole and streamed)
+    hub             -> client answer    `<format>/client_answer.py`   (whole and streamed)
+
+OpenAI Chat is the hub itself, so its row has no translation steps. A request goes from the
+client's row to the hub and on through the provider's row; the answer goes back the other
+way. When client and provider speak the same format nothing is translated: the addon passes
+bodies through byte for byte (but the model name), and streams through a passthrough watcher
+that only knows how that format ends.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .anthropic_inbound import (
-    ChatToAnthropicStream,
-    anthropic_request_to_chat,
-    chat_response_to_anthropic,
-)
-from .anthropic_upstream import (
-    AnthropicToChatStream,
-    anthropic_response_to_chat,
-    chat_request_to_anthropic,
-)
-from .chat import Translated
-from .errors import ErrorInfo, Format
-from .responses_inbound import (
-    ChatToResponsesStream,
-    chat_response_to_responses,
-    responses_request_to_chat,
-)
-from .responses_upstream import (
-    ResponsesToChatStream,
-    chat_request_to_responses,
-    responses_response_to_chat,
-)
-from .sse import SSEEvent
-from .stream import StreamTranslator
+from .anthropic.client_answer import ChatToAnthropicStream, chat_response_to_anthropic
+from .anthropic.client_request import anthropic_request_to_chat
+from .anthropic.passthrough import AnthropicPassthrough
+from .anthropic.provider_answer import AnthropicToChatStream, anthropic_response_to_chat
+from .anthropic.provider_request import chat_request_to_anthropic
+from .chat.passthrough import ChatPassthrough
+from .chat.types import NO_OPTIONS, RequestOptions, Translated
+from .formats import Format
+from .responses.client_answer import ChatToResponsesStream, chat_response_to_responses
+from .responses.client_request import responses_request_to_chat
+from .responses.passthrough import ResponsesPassthrough
+from .responses.provider_answer import ResponsesToChatStream, responses_response_to_chat
+from .responses.provider_request import chat_request_to_responses
+from .stream import ChainedStream, StreamTranslator
 
-ENDPOINTS: dict[str, str] = {
-    "openai": "/chat/completions",
-    "anthropic": "/messages",
-    "responses": "/responses",
+Body = dict[str, Any]
+RequestStep = Callable[[Body, RequestOptions], Translated]
+
+
+@dataclass(frozen=True, slots=True)
+class StreamContext:
+    """What a stream translator is built from: the client's request (as the client sent it,
+    but for `model`, which is the upstream id) and the model name the client asked for."""
+
+    request: Body
+    model: str
+    include_usage: bool
+
+
+@dataclass(frozen=True, slots=True)
+class FormatAdapter:
+    """How one wire format joins the hub. A step that is None is the identity: the format
+    is the hub's own."""
+
+    endpoint: str  # appended to a provider's base path
+    client_request: RequestStep | None = None
+    provider_request: RequestStep | None = None
+    provider_answer: Callable[[Body], Body] | None = None
+    client_answer: Callable[[Body, Body], Body] | None = None  # (hub answer, client request)
+    provider_stream: Callable[[StreamContext], StreamTranslator] | None = None
+    client_stream: Callable[[StreamContext], StreamTranslator] | None = None
+    passthrough_stream: Callable[[], StreamTranslator] = ChatPassthrough
+
+
+ADAPTERS: dict[Format, FormatAdapter] = {
+    "openai": FormatAdapter(endpoint="/chat/completions"),
+    "anthropic": FormatAdapter(
+        endpoint="/messages",
+        client_request=anthropic_request_to_chat,
+        provider_request=chat_request_to_anthropic,
+        provider_answer=anthropic_response_to_chat,
+        client_answer=lambda answer, _request: chat_response_to_anthropic(answer),
+        provider_stream=lambda context: AnthropicToChatStream(
+            include_usage=context.include_usage),
+        client_stream=lambda context: ChatToAnthropicStream(model=context.model),
+        passthrough_stream=AnthropicPassthrough,
+    ),
+    "responses": FormatAdapter(
+        endpoint="/responses",
+        client_request=responses_request_to_chat,
+        provider_request=chat_request_to_responses,
+        provider_answer=responses_response_to_chat,  # type: ignore[arg-type]  # a TypedDict
+        client_answer=chat_response_to_responses,
+        provider_stream=lambda context: ResponsesToChatStream(
+            include_usage=context.include_usage),
+        client_stream=lambda context: ChatToResponsesStream(request=context.request),
+        passthrough_stream=ResponsesPassthrough,
+    ),
 }
 
 
-def translate_request(client: Format, provider: Format, body: dict[str, Any], *,
-                      max_tokens_default: int = 4096) -> Translated:
+def endpoint(provider: Format) -> str:
+    return ADAPTERS[provider].endpoint
+
+
+def translate_request(client: Format, provider: Format, body: Body,
+                      options: RequestOptions = NO_OPTIONS) -> Translated:
     """The provider's request body for a client body (whose `model` is already upstream)."""
     if client == provider:
         return Translated(body)
-    dropped: list[str] = []
-    if client == "anthropic":
-        hub = anthropic_request_to_chat(body)
-    elif client == "responses":
-        hub = responses_request_to_chat(body)
-    else:
-        hub = Translated(body)
-    dropped.extend(hub.dropped)
-    if provider == "anthropic":
-        out = chat_request_to_anthropic(hub.body, max_tokens_default=max_tokens_default)
-    elif provider == "responses":
-        out = chat_request_to_responses(hub.body)
-    else:
-        out = Translated(hub.body)
-    dropped.extend(d for d in out.dropped if d not in dropped)
-    return Translated(out.body, tuple(dropped))
+    to_hub = ADAPTERS[client].client_request
+    hub = to_hub(body, options) if to_hub else Translated(body)
+    from_hub = ADAPTERS[provider].provider_request
+    if from_hub is None:
+        return hub
+    out = from_hub(hub.body, options)
+    return Translated(out.body, tuple(dict.fromkeys([*hub.dropped, *out.dropped])))
 
 
-def translate_response(client: Format, provider: Format, body: dict[str, Any],
-                       request: dict[str, Any]) -> dict[str, Any]:
+def translate_response(client: Format, provider: Format, body: Body, request: Body) -> Body:
     """The client's answer for a provider's whole (non-streamed) answer."""
     if client == provider:
         return body
-    hub: dict[str, Any]
-    if provider == "anthropic":
-        hub = anthropic_response_to_chat(body)
-    elif provider == "responses":
-        hub = dict(responses_response_to_chat(body))
-    else:
-        hub = body
-    if client == "anthropic":
-        return chat_response_to_anthropic(hub)
-    if client == "responses":
-        return chat_response_to_responses(hub, request)
-    return hub
+    to_hub = ADAPTERS[provider].provider_answer
+    hub = to_hub(body) if to_hub else body
+    from_hub = ADAPTERS[client].client_answer
+    return from_hub(hub, request) if from_hub else hub
 
 
-def client_wants_usage(client: Format, request: dict[str, Any]) -> bool:
+def client_wants_usage(client: Format, request: Body) -> bool:
     if client != "openai":
         return True  # Anthropic and Responses streams always end with usage
     options = request.get("stream_options")
     return isinstance(options, dict) and options.get("include_usage") is True
 
 
-def stream_translator(client: Format, provider: Format, request: dict[str, Any], *,
-                      model: str) -> StreamTranslator | None:
-    """A fresh translator for one streamed answer; None when the formats match."""
+def stream_translator(client: Format, provider: Format, request: Body, *,
+                      model: str) -> StreamTranslator:
+    """A fresh translator for one streamed answer; a passthrough watcher when the formats
+    match."""
     if client == provider:
-        return None
-    include_usage = client_wants_usage(client, request)
-    first: StreamTranslator | None = None
-    if provider == "anthropic":
-        first = AnthropicToChatStream(include_usage=include_usage)
-    elif provider == "responses":
-        first = ResponsesToChatStream(include_usage=include_usage)
-    second: StreamTranslator | None = None
-    if client == "anthropic":
-        second = ChatToAnthropicStream(model=model)
-    elif client == "responses":
-        second = ChatToResponsesStream(request=request)
-    if first is None:
-        assert second is not None
-        return second
-    if second is None:
-        return first
-    return ChainedStream(first, second)
-
-
-@dataclass(slots=True)
-class ChainedStream:
-    """Provider format -> hub -> client format, event by event."""
-
-    first: StreamTranslator
-    second: StreamTranslator
-
-    def feed(self, event: SSEEvent) -> list[SSEEvent]:
-        return self._through(self.first.feed(event))
-
-    def finish(self) -> list[SSEEvent]:
-        return self._through(self.first.finish()) + self.second.finish()
-
-    def fail(self, error: ErrorInfo) -> list[SSEEvent]:
-        self.first.fail(error)
-        return self.second.fail(error)
-
-    def _through(self, hub_events: list[SSEEvent]) -> list[SSEEvent]:
-        out: list[SSEEvent] = []
-        for event in hub_events:
-            out.extend(self.second.feed(event))
-        return out
+        return ADAPTERS[client].passthrough_stream()
+    context = StreamContext(request, model, client_wants_usage(client, request))
+    to_hub = ADAPTERS[provider].provider_stream
+    from_hub = ADAPTERS[client].client_stream
+    if to_hub is None:
+        assert from_hub is not None  # the formats differ, so one side is not the hub
+        return from_hub(context)
+    if from_hub is None:
+        return to_hub(context)
+    return ChainedStream(first=to_hub(context), second=from_hub(context))

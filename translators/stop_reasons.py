@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .chat import FinishReason
+from .chat.types import FinishReason
 from .json_values import as_dict
 
 # Anthropic stop_reason -> OpenAI finish_reason. Truncation wins over a half-written tool

@@ -1,29 +1,162 @@
-"""The interface of a stream translator: one object per streamed answer, holding its state.
+"""The one shape every stream translator has: one object per streamed answer, holding its state.
 
-The addon that drives it decodes bytes with `sse.SSEDecoder`, calls `feed` for every
-upstream event, `finish` when the upstream body ends, or `fail` when the upstream
-connection breaks or times out, and encodes whatever comes back for the client.
+The addon that drives a translator decodes bytes with `sse.SSEDecoder`, calls `feed` for
+every upstream event, `finish` when the upstream body ends, or `fail` when the upstream
+connection breaks or times out, and encodes whatever comes back for the client. This base
+class answers the questions every translator shares, the same way for all of them:
+
+- **closed**: once the client's stream has ended (its terminator or an error ending was
+  produced), nothing more comes out; `feed`, `finish` and `fail` all return `[]`.
+- **fail** is idempotent: the first call produces the client format's error ending
+  (`ending`), later calls nothing.
+- **dispatch** by table: an event's type (its JSON `type`, else its SSE `event:` name) picks
+  a method from the subclass's `HANDLERS`; unknown types are ignored
+  (docs/formats.md#server-sent-events).
+- **malformed data**, one error for all: data that is not a JSON object, or a handler
+  tripping over a missing or mistyped field, or a handler raising `UpstreamFormatError`,
+  ends the client's stream with a 502 `bad_upstream_response` error ending, never an
+  exception inside the proxy's stream callable.
+
+Subclasses set `HANDLERS` and implement `ending` (the error ending in the client's format)
+and `on_eof` (what the end of the upstream body means: the tail of a complete answer, or an
+error because the terminal event never came).
 """
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
-from .errors import ErrorInfo
+from .errors import ErrorInfo, UpstreamFormatError
+from .json_values import parse_object
 from .sse import SSEEvent
 
+Handler = Callable[[Any, dict[str, Any]], list[SSEEvent]]
 
-class StreamTranslator(Protocol):
+# What a handler raises when it trips over data of the wrong shape.
+_MALFORMED = (KeyError, TypeError, ValueError, AttributeError, IndexError)
+
+
+def malformed(message: str) -> ErrorInfo:
+    """The one error for upstream stream data that cannot be read."""
+    return UpstreamFormatError(message).info()
+
+
+@dataclass(kw_only=True, slots=True)
+class StreamTranslator:
+    """Base of every stream translator. See the module docstring."""
+
+    HANDLERS: ClassVar[Mapping[str, Handler]] = {}
+    # False for same-format streams: the addon forwards the provider's bytes untouched and
+    # only feeds the events here so the translator knows how the stream ended.
+    REWRITES: ClassVar[bool] = True
+
+    closed: bool = field(default=False, init=False)
+
     def feed(self, event: SSEEvent) -> list[SSEEvent]:
         """Events for the client caused by one upstream event (often none or one)."""
-        ...
+        if self.closed:
+            return []
+        if event.is_done:
+            return self.on_done()
+        if not event.data.strip():
+            return []
+        payload = parse_object(event.data)
+        if payload is None:
+            return self.fail(malformed(f"the provider sent a {event.event or 'stream'} event "
+                                       "whose data is not a JSON object"))
+        kind = self.kind_of(payload, event)
+        handler = self.HANDLERS.get(kind) if kind is not None else None
+        if handler is None:
+            return []
+        try:
+            return handler(self, payload)
+        except UpstreamFormatError as exc:
+            return self.fail(exc.info())
+        except _MALFORMED as exc:
+            return self.fail(malformed(f"the provider sent a malformed {kind} event ({exc!r})"))
 
     def finish(self) -> list[SSEEvent]:
-        """The upstream body ended. Emit the tail; if the upstream stream ended before its
-        terminal event, that is an error and the client gets an error frame."""
-        ...
+        """The upstream body ended: the tail of the client's stream, or an error ending if
+        the upstream stream stopped before its terminal event."""
+        return [] if self.closed else self.on_eof()
 
     def fail(self, error: ErrorInfo) -> list[SSEEvent]:
-        """The upstream broke off (connection lost, timeout): end the client's stream with
-        an error in its own format. Nothing is fed afterwards."""
-        ...
+        """End the client's stream with `error` in its own format; once only."""
+        if self.closed:
+            return []
+        self.closed = True
+        return self.ending(error)
+
+    # -- for subclasses --------------------------------------------------------------------
+
+    def kind_of(self, payload: dict[str, Any], event: SSEEvent) -> str | None:
+        """The key into `HANDLERS`: the payload's `type`, else the SSE event name."""
+        kind = payload.get("type")
+        return kind if isinstance(kind, str) else event.event
+
+    def on_done(self) -> list[SSEEvent]:
+        """A literal `[DONE]`: ignored unless the upstream format ends with it."""
+        return []
+
+    def on_eof(self) -> list[SSEEvent]:
+        raise NotImplementedError
+
+    def ending(self, error: ErrorInfo) -> list[SSEEvent]:
+        """The client's stream ended with `error`, in the client's format."""
+        return self.bare_ending(error)
+
+    def bare_ending(self, error: ErrorInfo) -> list[SSEEvent]:
+        """The same without any stream state: what the addon sends if `ending` itself fails
+        (a bug), so the client still gets an error in its format rather than a cut."""
+        raise NotImplementedError
+
+
+@dataclass(kw_only=True, slots=True)
+class ChainedStream(StreamTranslator):
+    """Provider format -> hub -> client format, event by event."""
+
+    first: StreamTranslator  # provider's events in, hub events out
+    second: StreamTranslator  # hub events in, client's events out
+
+    def feed(self, event: SSEEvent) -> list[SSEEvent]:
+        return self._through(self.first.feed(event))
+
+    def finish(self) -> list[SSEEvent]:
+        return self._through(self.first.finish()) + self.second.finish()
+
+    def fail(self, error: ErrorInfo) -> list[SSEEvent]:
+        self.first.fail(error)
+        self.closed = True
+        return self.second.fail(error)
+
+    def bare_ending(self, error: ErrorInfo) -> list[SSEEvent]:
+        return self.second.bare_ending(error)
+
+    def _through(self, hub_events: list[SSEEvent]) -> list[SSEEvent]:
+        out: list[SSEEvent] = []
+        for event in hub_events:
+            out.extend(self.second.feed(event))
+        self.closed = self.second.closed
+        return out
+
+
+@dataclass(kw_only=True, slots=True)
+class PassthroughStream(StreamTranslator):
+    """Same format on both sides: the provider's bytes reach the client untouched (the addon
+    forwards them as they are), and the decoded events are only watched here, so that a
+    stream that breaks off can still be ended properly in that format."""
+
+    REWRITES: ClassVar[bool] = False
+
+    def feed(self, event: SSEEvent) -> list[SSEEvent]:
+        if not self.closed:
+            self.watch(event)
+        return []
+
+    def watch(self, event: SSEEvent) -> None:
+        """Note what the stream's end will need; nothing by default."""
+
+    def on_eof(self) -> list[SSEEvent]:
+        return []

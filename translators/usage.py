@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .chat import Usage
+from .chat.types import Usage
 from .json_values import as_dict
 
 

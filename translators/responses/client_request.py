@@ -12,28 +12,12 @@ turns a `chat.completion` into a `Response` object (built by `responses_objects`
 from __future__ import annotations
 
 import copy
-import time
 from typing import Any
 
-from .chat import Translated
-from .chat_fields import TOOL_CHOICE_MODES, message_text, reasoning_text
-from .errors import InvalidRequestError, UnsupportedFieldError, UpstreamFormatError
-from .ids import new_response_id
-from .responses_inbound_items import input_messages, required_str
-from .responses_inbound_stream import ChatToResponsesStream
-from .responses_objects import (
-    function_call_item,
-    item_id,
-    message_item,
-    output_text_part,
-    reasoning_item,
-    refusal_part,
-    response_object,
-)
-from .stop_reasons import responses_status
-from .usage import chat_usage_to_responses
-
-__all__ = ["ChatToResponsesStream", "chat_response_to_responses", "responses_request_to_chat"]
+from ..chat.fields import TOOL_CHOICE_MODES
+from ..chat.types import NO_OPTIONS, RequestOptions, Translated
+from ..errors import InvalidRequestError, UnsupportedFieldError
+from .client_request_items import input_messages, required_str
 
 # Same name and meaning in both APIs.
 _PASSTHROUGH = ("temperature", "top_p", "parallel_tool_calls", "metadata", "user",
@@ -54,7 +38,8 @@ _TRANSLATED = frozenset({*_PASSTHROUGH, *_UNSUPPORTED, "model", "input", "instru
                          "tool_choice", "max_output_tokens", "reasoning", "text", "stream"})
 
 
-def responses_request_to_chat(body: dict[str, Any]) -> Translated:
+def responses_request_to_chat(body: dict[str, Any],
+                              options: RequestOptions = NO_OPTIONS) -> Translated:
     """A Responses request as an OpenAI Chat request (model kept); `body` is not changed."""
     for name, reason in _UNSUPPORTED.items():
         if body.get(name):
@@ -87,32 +72,6 @@ def responses_request_to_chat(body: dict[str, Any]) -> Translated:
     dropped.extend(name for name, value in body.items()
                    if name not in _TRANSLATED and value is not None)
     return Translated(chat, tuple(dropped))
-
-
-def chat_response_to_responses(body: dict[str, Any], request: dict[str, Any]) -> dict[str, Any]:
-    """A `chat.completion` as a `Response` object that echoes the client's `request`."""
-    choices = body.get("choices")
-    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
-        raise UpstreamFormatError("the upstream answer has no choices")
-    choice = choices[0]
-    message = choice.get("message")
-    if not isinstance(message, dict):
-        raise UpstreamFormatError("the upstream answer has no message")
-    status, reason = responses_status(choice.get("finish_reason"))
-    response_id = new_response_id()
-    now = int(time.time())
-    created = body.get("created")
-    return response_object(
-        request,
-        response_id=response_id,
-        created_at=created if isinstance(created, int) else now,
-        model=str(body.get("model") or request.get("model") or ""),
-        status=status,
-        output=_output_items(message, response_id, status),
-        usage=chat_usage_to_responses(body.get("usage")),
-        incomplete_reason=reason,
-        completed_at=now if status == "completed" else None,
-    )
 
 
 # -- request: settings ---------------------------------------------------------------------
@@ -192,37 +151,3 @@ def _text(text: Any, chat: dict[str, Any], dropped: list[str]) -> None:
                                                    "Completions equivalent")
     dropped.extend(f"text.{key}" for key, value in text.items()
                    if key != "format" and value is not None)
-
-
-# -- answer --------------------------------------------------------------------------------
-
-
-def _output_items(message: dict[str, Any], response_id: str,
-                  status: str) -> list[dict[str, Any]]:
-    """Reasoning, then the message, then the calls: the order the model produced them in."""
-    items: list[dict[str, Any]] = []
-    reasoning = reasoning_text(message)
-    if reasoning:
-        items.append(reasoning_item(item_id("reasoning", response_id, 0), "completed",
-                                    [reasoning]))
-    parts = []
-    text = message_text(message.get("content"))
-    if text:
-        parts.append(output_text_part(text))
-    if isinstance(message.get("refusal"), str) and message["refusal"]:
-        parts.append(refusal_part(message["refusal"]))
-    if parts:
-        items.append(message_item(item_id("message", response_id, len(items)), "completed",
-                                  parts))
-    for call in message.get("tool_calls") or []:
-        function = call.get("function") or {}
-        items.append(function_call_item(
-            item_id("function_call", response_id, len(items)), "completed",
-            str(call.get("id") or ""), str(function.get("name") or ""),
-            # A tool without parameters: "{}" so the client can parse it (section 13).
-            str(function.get("arguments") or "{}"),
-        ))
-    if status == "incomplete" and items:
-        # An item cut off by the limit is incomplete and is the last one (Open Responses).
-        items[-1]["status"] = "incomplete"
-    return items

@@ -16,13 +16,10 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from .anthropic_inbound_stream import ChatToAnthropicStream, chat_response_to_anthropic
-from .chat import ChatMessage, Translated
-from .data_urls import base64_data_url
-from .errors import InvalidRequestError, UnsupportedFieldError
-from .json_values import compact_json
-
-__all__ = ["ChatToAnthropicStream", "anthropic_request_to_chat", "chat_response_to_anthropic"]
+from ..chat.data_urls import base64_data_url
+from ..chat.types import NO_OPTIONS, ChatMessage, RequestOptions, Translated
+from ..errors import InvalidRequestError, UnsupportedFieldError
+from ..json_values import compact_json
 
 _TOOL_CHOICES: dict[str, str] = {"auto": "auto", "any": "required", "none": "none"}
 # Section 4b (LiteLLM's buckets): the first threshold the budget reaches wins.
@@ -48,7 +45,8 @@ _TOOL_KEYS = frozenset({"type", "name", "description", "input_schema", "strict"}
 _MOVED_NOTE = "(the tool's attachment follows in the next user message)"
 
 
-def anthropic_request_to_chat(body: dict[str, Any]) -> Translated:
+def anthropic_request_to_chat(body: dict[str, Any],
+                              options: RequestOptions = NO_OPTIONS) -> Translated:
     """An Anthropic Messages request as an OpenAI Chat request; the model name is kept."""
     if not isinstance(body, dict):
         raise InvalidRequestError("the request body must be a JSON object")
@@ -210,7 +208,8 @@ def _text_of(block: Any, path: str, dropped: list[str]) -> str:
             block.get("text"), str):
         raise InvalidRequestError(f"{path} must be a text block", param=path)
     _note_markers(block, dropped)
-    return block["text"]
+    text: str = block["text"]
+    return text
 
 
 def _note_markers(block: dict[str, Any], dropped: list[str]) -> None:

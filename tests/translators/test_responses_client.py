@@ -25,11 +25,11 @@ from mitmllm.translators.errors import (
     UnsupportedFieldError,
     UpstreamFormatError,
 )
-from mitmllm.translators.responses_inbound import (
+from mitmllm.translators.responses.client_answer import (
     ChatToResponsesStream,
     chat_response_to_responses,
-    responses_request_to_chat,
 )
+from mitmllm.translators.responses.client_request import responses_request_to_chat
 from mitmllm.translators.sse import DONE, SSEDecoder, SSEEvent, encode
 
 VECTORS = Path(__file__).parent.parent / "vectors"

@@ -14,10 +14,10 @@ import copy
 from collections.abc import Callable
 from typing import Any
 
-from .data_urls import parse_base64_data_url
-from .errors import InvalidRequestError, UnsupportedFieldError
-from .ids import anthropic_tool_id
-from .json_values import parse_object
+from ..chat.data_urls import parse_base64_data_url
+from ..errors import InvalidRequestError, UnsupportedFieldError
+from ..ids import anthropic_tool_id
+from ..json_values import parse_object
 
 Block = dict[str, Any]
 Content = str | list[Block]

@@ -20,22 +20,10 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from .chat import Translated
-from .chat_fields import TOOL_CHOICE_MODES, requested_max_tokens
-from .errors import InvalidRequestError, UnsupportedFieldError
-from .responses_upstream_items import Item, input_items
-from .responses_upstream_stream import (
-    ResponseFailedError,
-    ResponsesToChatStream,
-    responses_response_to_chat,
-)
-
-__all__ = [
-    "ResponseFailedError",
-    "ResponsesToChatStream",
-    "chat_request_to_responses",
-    "responses_response_to_chat",
-]
+from ..chat.fields import TOOL_CHOICE_MODES, requested_max_tokens
+from ..chat.types import NO_OPTIONS, RequestOptions, Translated
+from ..errors import InvalidRequestError, UnsupportedFieldError
+from .provider_request_items import Item, input_items
 
 # §4: Responses rejects max_output_tokens below 16.
 _MIN_OUTPUT_TOKENS = 16
@@ -65,7 +53,8 @@ _HANDLED = frozenset({
 _MESSAGE_LOSSES = ("name", "reasoning_content", "thinking_blocks")
 
 
-def chat_request_to_responses(body: dict[str, Any]) -> Translated:
+def chat_request_to_responses(body: dict[str, Any],
+                              options: RequestOptions = NO_OPTIONS) -> Translated:
     """A Chat Completions request as a Responses request (§4); `model` is kept as given."""
     if not isinstance(body, dict):
         raise InvalidRequestError("the request body must be a JSON object")

@@ -15,11 +15,11 @@ import anthropic
 import httpx2
 import pytest
 
-from mitmllm.translators.anthropic_inbound import (
+from mitmllm.translators.anthropic.client_answer import (
     ChatToAnthropicStream,
-    anthropic_request_to_chat,
     chat_response_to_anthropic,
 )
+from mitmllm.translators.anthropic.client_request import anthropic_request_to_chat
 from mitmllm.translators.errors import (
     ErrorInfo,
     InvalidRequestError,

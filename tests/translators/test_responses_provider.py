@@ -19,14 +19,14 @@ from mitmllm.translators.errors import (
     InvalidRequestError,
     UnsupportedFieldError,
     UpstreamFormatError,
-    stream_error_events,
+    chat_error_frame,
 )
-from mitmllm.translators.responses_upstream import (
+from mitmllm.translators.responses.provider_answer import (
     ResponseFailedError,
     ResponsesToChatStream,
-    chat_request_to_responses,
     responses_response_to_chat,
 )
+from mitmllm.translators.responses.provider_request import chat_request_to_responses
 from mitmllm.translators.sse import SSEDecoder, SSEEvent, encode_event
 
 VECTORS = Path(__file__).resolve().parent.parent / "vectors"
@@ -712,7 +712,7 @@ def test_fail_sends_one_error_frame_and_then_nothing() -> None:
     translator = ResponsesToChatStream(include_usage=True)
     assert len(translator.feed(SSEEvent(json.dumps(created()), "response.created"))) == 1
     info = ErrorInfo(504, "upstream timed out", type="server_error", code="timeout")
-    assert translator.fail(info) == stream_error_events("openai", info)
+    assert translator.fail(info) == [chat_error_frame(info)]
     assert translator.feed(SSEEvent(json.dumps(text("late")))) == []
     assert translator.finish() == []
     assert translator.fail(info) == []

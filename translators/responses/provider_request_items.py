@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from .errors import InvalidRequestError, UnsupportedFieldError
+from ..errors import InvalidRequestError, UnsupportedFieldError
 
 Item = dict[str, Any]
 

@@ -19,18 +19,10 @@ import copy
 import re
 from typing import Any
 
-from .anthropic_upstream_messages import LEGACY_FUNCTION_CALL, Block, convert_messages
-from .anthropic_upstream_stream import (
-    AnthropicToChatStream,
-    anthropic_models_to_openai,
-    anthropic_response_to_chat,
-)
-from .chat import Translated
-from .chat_fields import requested_max_tokens
-from .errors import InvalidRequestError, UnsupportedFieldError
-
-__all__ = ["AnthropicToChatStream", "anthropic_models_to_openai", "anthropic_response_to_chat",
-           "chat_request_to_anthropic"]
+from ..chat.fields import requested_max_tokens
+from ..chat.types import NO_OPTIONS, RequestOptions, Translated
+from ..errors import InvalidRequestError, UnsupportedFieldError
+from .provider_request_messages import LEGACY_FUNCTION_CALL, Block, convert_messages
 
 # Client fields this module reads. Anything else is dropped and listed: Anthropic rejects
 # unknown top-level fields, and penalties, seed, logit_bias, logprobs… have no equivalent
@@ -61,8 +53,8 @@ _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 _PHONE = re.compile(r"\+?[\d\s().-]{7,24}")
 
 
-def chat_request_to_anthropic(body: dict[str, Any], *,
-                              max_tokens_default: int = 4096) -> Translated:
+def chat_request_to_anthropic(body: dict[str, Any],
+                              options: RequestOptions = NO_OPTIONS) -> Translated:
     """An OpenAI Chat request as an Anthropic Messages request (§3). `model` is kept."""
     if not isinstance(body, dict):
         raise InvalidRequestError("the request body must be a JSON object")
@@ -75,7 +67,7 @@ def chat_request_to_anthropic(body: dict[str, Any], *,
     system, messages = convert_messages(req.get("messages"), dropped)
     thinking = _thinking(req, dropped)
     out: dict[str, Any] = {"model": req["model"]} if "model" in req else {}
-    out["max_tokens"] = _max_tokens(req, max_tokens_default, thinking)
+    out["max_tokens"] = _max_tokens(req, options.max_tokens_default, thinking)
     if system:
         out["system"] = system
     out["messages"] = messages

@@ -14,11 +14,10 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .chat import (
+from ..chat.types import (
     ChatCompletion,
     ChatMessage,
     ChunkEnvelope,
@@ -26,17 +25,18 @@ from .chat import (
     ToolCall,
     new_completion_id,
 )
-from .errors import (
+from ..errors import (
     ErrorInfo,
     TranslationError,
     UpstreamFormatError,
+    chat_error_frame,
     error_info_from_payload,
-    stream_error_events,
 )
-from .json_values import as_dict, dicts, parse_object
-from .sse import DONE, SSEEvent, json_event
-from .stop_reasons import finish_reason_from_responses
-from .usage import responses_usage_to_chat
+from ..json_values import as_dict, dicts
+from ..sse import DONE, SSEEvent, json_event
+from ..stop_reasons import finish_reason_from_responses
+from ..stream import StreamTranslator, malformed
+from ..usage import responses_usage_to_chat
 
 # §10.2 step 4: summary parts (and reasoning items) are separated like the non-stream join.
 _REASONING_SEPARATOR = "\n\n"
@@ -83,47 +83,33 @@ def responses_response_to_chat(body: dict[str, Any]) -> ChatCompletion:
     return completion
 
 
-@dataclass(slots=True)
-class ResponsesToChatStream:
-    """One streamed Responses answer, translated for an OpenAI Chat client."""
+@dataclass(kw_only=True, slots=True)
+class ResponsesToChatStream(StreamTranslator):
+    """One streamed Responses answer, as OpenAI chunks for the hub."""
 
-    include_usage: bool = field(kw_only=True)
+    include_usage: bool
     envelope: ChunkEnvelope = field(default_factory=ChunkEnvelope, init=False)
     started: bool = field(default=False, init=False)  # the role chunk has been sent
-    closed: bool = field(default=False, init=False)  # [DONE] or an error frame was sent
-    tool_count: int = field(default=0, init=False)  # OpenAI tool index counter (§13)
+    tool_count: int = field(default=0, init=False)  # OpenAI tool index counter
     tool_by_item: dict[str, int] = field(default_factory=dict, init=False)
     tool_by_output: dict[int, int] = field(default_factory=dict, init=False)
     tools_with_arguments: set[int] = field(default_factory=set, init=False)
     reasoning_sent: bool = field(default=False, init=False)
     reasoning_gap: bool = field(default=False, init=False)  # a new summary part began
 
-    def feed(self, event: SSEEvent) -> list[SSEEvent]:
-        # After our own [DONE] or an error frame nothing may follow; this also ignores the
-        # upstream's trailing `data: [DONE]` (§10.2 step 9), which OpenAI may omit anyway.
-        if self.closed or event.is_done:
-            return []
-        payload = parse_object(event.data)
-        if payload is None:
-            return self._close_with_error(
-                UpstreamFormatError("the provider sent an event that is not a JSON object")
-                .info())
-        kind = payload.get("type")
-        handler = _HANDLERS.get(kind if isinstance(kind, str) else event.event or "")
-        # Unknown and extension events (`acme:trace_event`) MUST be ignored (§9, §10.2).
-        return handler(self, payload) if handler else []
+    # An upstream `[DONE]` is ignored (the base class's `on_done`): OpenAI may omit it, and
+    # only response.completed/incomplete/failed end the answer. Unknown and extension
+    # events (`acme:trace_event`) are ignored (docs/formats.md#responses-stream-to-chat).
 
-    def finish(self) -> list[SSEEvent]:
-        if self.closed:
-            return []
+    def on_eof(self) -> list[SSEEvent]:
         # The body ended without response.completed/incomplete/failed: the answer may be
-        # cut short, so the client must not see a normal end (§13, silent truncation).
-        return self._close_with_error(
-            UpstreamFormatError("the provider's stream ended before the response completed")
-            .info())
+        # cut short, so the client must not see a normal end.
+        return self.fail(malformed("the provider's stream ended before the response "
+                                   "completed"))
 
-    def fail(self, error: ErrorInfo) -> list[SSEEvent]:
-        return [] if self.closed else self._close_with_error(error)
+    def bare_ending(self, error: ErrorInfo) -> list[SSEEvent]:
+        # One error frame and nothing after it: no finish chunk, no [DONE].
+        return [chat_error_frame(error)]
 
     def _on_created(self, payload: dict[str, Any]) -> list[SSEEvent]:
         model = as_dict(payload.get("response")).get("model")
@@ -192,7 +178,7 @@ class ResponsesToChatStream:
         error = as_dict(as_dict(payload.get("response")).get("error"))
         message = error.get("message")
         code = error.get("code")
-        return self._close_with_error(ErrorInfo(
+        return self.fail(ErrorInfo(
             500, message if isinstance(message, str) and message else "the response failed",
             type="server_error", code=code if isinstance(code, str) else None,
             origin="responses"))
@@ -200,7 +186,7 @@ class ResponsesToChatStream:
     def _on_error(self, payload: dict[str, Any]) -> list[SSEEvent]:
         # Nested (recorded) and flat (OpenAPI) shapes are both read by the shared parser.
         default = ErrorInfo(500, "the provider reported an error", origin="responses")
-        return self._close_with_error(error_info_from_payload("responses", 500, payload,
+        return self.fail(error_info_from_payload("responses", 500, payload,
                                                               default))
 
     def _start(self) -> list[SSEEvent]:
@@ -266,17 +252,8 @@ class ResponsesToChatStream:
         self.closed = True
         return events
 
-    def _close_with_error(self, info: ErrorInfo) -> list[SSEEvent]:
-        # One error frame and nothing after it: no finish chunk, no [DONE] (§10.2 step 8).
-        self.closed = True
-        return stream_error_events("openai", info)
 
-
-_Handler = Callable[[ResponsesToChatStream, dict[str, Any]], list[SSEEvent]]
-
-# §10.2: every event not listed here (in_progress, content_part.*, *.done of text, ...)
-# is ignored.
-_HANDLERS: dict[str, _Handler] = {
+ResponsesToChatStream.HANDLERS = {
     "response.created": ResponsesToChatStream._on_created,
     "response.output_item.added": ResponsesToChatStream._on_item_added,
     "response.output_item.done": ResponsesToChatStream._on_item_done,

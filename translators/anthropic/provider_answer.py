@@ -1,25 +1,20 @@
-"""Anthropic Messages answers → OpenAI Chat answers: streamed, whole, and model lists.
+"""Anthropic provider answer -> hub: a Messages answer as an OpenAI Chat answer, streamed or
+whole.
 
-`AnthropicToChatStream` is the per-answer state machine the addon attaches to a streamed
-Anthropic response when the client speaks OpenAI Chat (CONFORMANCE.md §10.1). It only sees
-decoded `SSEEvent`s (bytes are `sse.SSEDecoder`'s job) and returns the client's events: one
-chunk per upstream delta, the finish chunk, the usage chunk when the client asked for it,
-then `[DONE]`. `anthropic_response_to_chat` (§7.1) reads the same stop reason (§6,
-`stop_reasons`) and usage (§8, `usage`) tables, so both paths report the same;
-`anthropic_models_to_openai` is §12.
-The request direction is `anthropic_upstream`, which re-exports these names.
+`AnthropicToChatStream` is the per-answer state machine for a streamed Anthropic answer
+(docs/formats.md#anthropic-stream-to-chat): one chunk per upstream delta, the finish chunk,
+the usage chunk when the client asked for it, then `[DONE]`. `anthropic_response_to_chat`
+translates a whole Message (docs/formats.md#whole-answers). Both read the same stop-reason
+and usage tables, so both paths report the same.
 """
 
 from __future__ import annotations
 
-import json
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
-from .chat import (
+from ..chat.types import (
     ChatCompletion,
     ChatMessage,
     ChunkEnvelope,
@@ -27,74 +22,45 @@ from .chat import (
     ToolCall,
     new_completion_id,
 )
-from .errors import ErrorInfo, UpstreamFormatError, stream_error_events
-from .json_values import compact_json
-from .sse import DONE, SSEEvent, json_event
-from .stop_reasons import finish_reason_from_anthropic
-from .stream_errors import anthropic_event_error
-from .usage import anthropic_usage_to_chat
-
-Handler = Callable[["AnthropicToChatStream", dict[str, Any]], list[SSEEvent]]
+from ..errors import ErrorInfo, UpstreamFormatError, anthropic_event_error, chat_error_frame
+from ..json_values import compact_json
+from ..sse import DONE, SSEEvent, json_event
+from ..stop_reasons import finish_reason_from_anthropic
+from ..stream import StreamTranslator
+from ..usage import anthropic_usage_to_chat
 
 
-@dataclass(kw_only=True)
-class AnthropicToChatStream:
-    """One streamed answer. Implements `stream.StreamTranslator`.
+@dataclass(kw_only=True, slots=True)
+class AnthropicToChatStream(StreamTranslator):
+    """One streamed Anthropic answer, as OpenAI chunks for the hub.
 
     `thinking_blocks=True` adds LiteLLM's `delta.thinking_blocks` extension carrying each
     thinking block's signature (stream_28 `optional_extension_chunks`), which a client needs
-    to replay thinking on a tool-use continuation (§5.3). Off by default: it is not OpenAI.
+    to replay thinking on a tool-use continuation (docs/formats.md#reasoning). Off by
+    default: it is not OpenAI.
     """
 
     include_usage: bool
     thinking_blocks: bool = False
     envelope: ChunkEnvelope | None = field(default=None, init=False)
-    # OpenAI counts tool calls only, not content blocks (§10.1 step 2, litellm#21331).
+    # OpenAI counts tool calls only, not content blocks (litellm#21331).
     tool_index: int = field(default=-1, init=False)
-    block_tool: dict[int, int] = field(default_factory=dict, init=False)  # block → tool
+    block_tool: dict[int, int] = field(default_factory=dict, init=False)  # block -> tool
     blocks_with_args: set[int] = field(default_factory=set, init=False)
     usage: dict[str, Any] = field(default_factory=dict, init=False)
     finish_sent: bool = field(default=False, init=False)
-    closed: bool = field(default=False, init=False)  # after [DONE] or an error frame
 
-    def feed(self, event: SSEEvent) -> list[SSEEvent]:
-        if self.closed or event.is_done:
-            # Anthropic sends no [DONE]; a compatible server's stray one is not an end:
-            # only message_stop is (a missing one is reported by `finish`).
-            return []
-        try:
-            payload = json.loads(event.data)
-        except ValueError:
-            return self._upstream_broken(f"invalid JSON in {event.event or 'an'} event")
-        if not isinstance(payload, dict):
-            return self._upstream_broken("an event's data is not a JSON object")
-        kind = payload.get("type") or event.event
-        handler = _HANDLERS.get(kind) if isinstance(kind, str) else None
-        if handler is None:  # ping and unknown event types (§9: MUST be ignored)
-            return []
-        try:
-            return handler(self, payload)
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            # Bad upstream data ends the client's stream with an error, never an exception
-            # inside the proxy's stream callable (STYLE.md, "Fail closed").
-            return self._upstream_broken(f"malformed {kind} event ({exc!r})")
+    # Anthropic sends no [DONE]; a compatible server's stray one is not an end: only
+    # message_stop is (a missing one is reported by `on_eof`). `ping` and unknown event
+    # types are ignored (docs/formats.md#server-sent-events).
 
-    def finish(self) -> list[SSEEvent]:
-        if self.closed:
-            return []
-        # §10.1 step 9: EOF before message_stop is an error, not a silent truncation.
-        info = ErrorInfo(502, "the upstream stream ended before message_stop",
-                         type="api_error", origin="anthropic")
-        return self.fail(info)
+    def on_eof(self) -> list[SSEEvent]:
+        # EOF before message_stop is an error, not a silent truncation.
+        return self.fail(ErrorInfo(502, "the upstream stream ended before message_stop",
+                                   type="api_error", origin="anthropic"))
 
-    def fail(self, error: ErrorInfo) -> list[SSEEvent]:
-        if self.closed:
-            return []
-        self.closed = True
-        return stream_error_events("openai", error)
-
-    def _upstream_broken(self, message: str) -> list[SSEEvent]:
-        return self.fail(UpstreamFormatError(message).info())
+    def bare_ending(self, error: ErrorInfo) -> list[SSEEvent]:
+        return [chat_error_frame(error)]
 
     def _chunk(self, delta: dict[str, Any],
                finish: FinishReason | None = None) -> SSEEvent:
@@ -194,7 +160,7 @@ class AnthropicToChatStream:
         return out
 
     def _on_error(self, payload: dict[str, Any]) -> list[SSEEvent]:
-        # §10.1 step 9: one error frame, no finish chunk, no [DONE] (stream_32).
+        # One error frame, no finish chunk, no [DONE] (stream_32).
         return self.fail(anthropic_event_error(payload))
 
     def _merge_usage(self, usage: Any) -> None:
@@ -204,7 +170,7 @@ class AnthropicToChatStream:
             self.usage.update({k: v for k, v in usage.items() if v is not None})
 
 
-_HANDLERS: dict[str, Handler] = {
+AnthropicToChatStream.HANDLERS = {
     "message_start": AnthropicToChatStream._on_message_start,
     "content_block_start": AnthropicToChatStream._on_block_start,
     "content_block_delta": AnthropicToChatStream._on_block_delta,
@@ -242,7 +208,7 @@ def anthropic_response_to_chat(body: dict[str, Any]) -> dict[str, Any]:
     if reasoning:
         message["reasoning_content"] = "".join(reasoning)
     if thinking_blocks:  # LiteLLM's extension, so the client can replay them (§5.3)
-        message["thinking_blocks"] = thinking_blocks  # type: ignore[typeddict-unknown-key]
+        message["thinking_blocks"] = thinking_blocks
     if calls:
         message["tool_calls"] = calls
     completion: ChatCompletion = {
@@ -256,36 +222,3 @@ def anthropic_response_to_chat(body: dict[str, Any]) -> dict[str, Any]:
     if isinstance(body.get("usage"), dict):
         completion["usage"] = anthropic_usage_to_chat(body["usage"])
     return dict(completion)
-
-
-def anthropic_models_to_openai(pages: list[dict[str, Any]],
-                               owned_by: str = "anthropic") -> list[dict[str, Any]]:
-    """Model entries of every fetched page, in order, each id once (§12)."""
-    entries: list[dict[str, Any]] = []
-    seen: set[str] = set()
-    for page in pages:
-        data = page.get("data") if isinstance(page, dict) else None
-        for model in data if isinstance(data, list) else []:
-            model_id = model.get("id") if isinstance(model, dict) else None
-            if not isinstance(model_id, str) or model_id in seen:
-                continue
-            seen.add(model_id)
-            entry = {"id": model_id, "object": "model",
-                     "created": _unix_seconds(model.get("created_at")), "owned_by": owned_by}
-            if isinstance(model.get("display_name"), str):
-                entry["display_name"] = model["display_name"]
-            entries.append(entry)
-    return entries
-
-
-def _unix_seconds(stamp: Any) -> int:
-    """RFC 3339 → Unix seconds; 0 when absent or unreadable rather than failing the list."""
-    if not isinstance(stamp, str):
-        return 0
-    try:
-        moment = datetime.fromisoformat(stamp)
-    except ValueError:
-        return 0
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return int(moment.timestamp())

@@ -11,6 +11,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, Literal, NotRequired, TypedDict
 
+from ..formats import DEFAULT_MAX_TOKENS
+
 FinishReason = Literal["stop", "length", "tool_calls", "content_filter", "function_call"]
 
 
@@ -34,26 +36,6 @@ class ChatMessage(TypedDict, total=False):
     reasoning_content: str
     thinking_blocks: list[dict[str, Any]]  # LiteLLM's extension: Anthropic thinking, signed
     refusal: str | None
-
-
-class ChatRequest(TypedDict, total=False):
-    model: str
-    messages: list[ChatMessage]
-    stream: bool
-    stream_options: dict[str, Any]
-    max_tokens: int
-    max_completion_tokens: int
-    temperature: float
-    top_p: float
-    stop: str | list[str]
-    n: int
-    tools: list[dict[str, Any]]
-    tool_choice: str | dict[str, Any]
-    parallel_tool_calls: bool
-    reasoning_effort: str
-    response_format: dict[str, Any]
-    user: str
-    metadata: dict[str, Any]
 
 
 class Usage(TypedDict, total=False):
@@ -125,6 +107,16 @@ class ChunkEnvelope:
             "choices": [],
             "usage": usage,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class RequestOptions:
+    """What a provider's settings tell the request translation."""
+
+    max_tokens_default: int = DEFAULT_MAX_TOKENS
+
+
+NO_OPTIONS = RequestOptions()
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,15 +1,18 @@
-"""Open Responses output objects built from Chat answers: the `Response` with the client's
-request echoed, its output items and their content parts.
+"""Open Responses objects mitmllm builds itself: the `Response` with the client's request
+echoed, its output items and content parts, and the events that end a stream with an error.
 
-Whole answers (`responses_inbound.chat_response_to_responses`) and streams
-(`responses_inbound_stream.ChatToResponsesStream`) build the same objects here, so a
-streamed answer's final `Response` equals the whole one.
+Whole answers and streams (`client_answer`) build the same objects here, so a streamed
+answer's final `Response` equals the whole one; translated and passed-through streams end
+with the same error events (docs/formats.md#how-a-stream-ends).
 """
 
 from __future__ import annotations
 
 import copy
 from typing import Any, Literal
+
+from ..errors import ErrorInfo, openai_error_body
+from ..sse import DONE, SSEEvent, json_event
 
 ItemKind = Literal["message", "reasoning", "function_call"]
 
@@ -86,3 +89,23 @@ def function_call_item(item_id: str, status: str, call_id: str, name: str,
                        arguments: str) -> dict[str, Any]:
     return {"id": item_id, "type": "function_call", "status": status, "call_id": call_id,
             "name": name, "arguments": arguments}
+
+
+def failed_events(response: dict[str, Any], error: ErrorInfo, sequence: int) -> list[SSEEvent]:
+    """How a Responses stream ends with an error: an `error` event, `response.failed` for
+    `response` (the answer so far), then `[DONE]`; `sequence` is the next sequence number.
+
+    The Open Responses schema nests the error (ErrorStreamingEvent.error) where OpenAI's
+    ResponseErrorEvent is flat: both are sent, so either reader finds them, and the `error`
+    key makes the openai SDK raise APIError as it does for a Chat error frame.
+    """
+    body = openai_error_body(error)["error"]
+    failed = {**response, "status": "failed",
+              "error": {"code": body["code"] or body["type"] or "server_error",
+                        "message": body["message"]}}
+    return [json_event({"type": "error", "sequence_number": sequence, "code": body["code"],
+                        "message": body["message"], "param": body["param"], "error": body},
+                       "error"),
+            json_event({"type": "response.failed", "sequence_number": sequence + 1,
+                        "response": failed}, "response.failed"),
+            SSEEvent(DONE)]

@@ -1,9 +1,9 @@
-"""OpenAI Chat streams -> Open Responses streams, for clients that speak the Responses API.
+"""Hub -> Responses client answer: an OpenAI Chat answer as an Open Responses answer, whole
+or streamed (docs/formats.md#whole-answers, docs/formats.md#chat-stream-to-responses).
 
-`ChatToResponsesStream` turns OpenAI `chat.completion.chunk` events into the full Responses
-event sequence of CONFORMANCE.md section 10.4, building its objects with the same
-`responses_objects` builders, status table (`stop_reasons`) and usage conversion (`usage`)
-as a whole answer:
+`chat_response_to_responses` turns a `chat.completion` into a `Response` object;
+`ChatToResponsesStream` turns `chat.completion.chunk` events into the full Responses event
+sequence, built from the same `objects` builders, status table and usage conversion:
 
     response.created, response.in_progress,
     per item: output_item.added, (content_part.added, N x delta, *.done, content_part.done
@@ -14,9 +14,8 @@ as a whole answer:
 
 Each item is closed before the next one opens, because the OpenAI SDK's accumulator
 (`openai/lib/streaming/responses/_responses.py`) raises on anything else. The terminal event
-waits for the usage chunk that follows the finish chunk (`responses_request_to_chat` asks
-for it with `stream_options.include_usage`, section 8), for `[DONE]`, or for the end of the
-body.
+waits for the usage chunk that follows the finish chunk (the request asked for it with
+`stream_options.include_usage`), for `[DONE]`, or for the end of the body.
 """
 
 from __future__ import annotations
@@ -26,12 +25,21 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .chat_fields import reasoning_text
-from .errors import ErrorInfo, UpstreamFormatError, openai_error_body
-from .ids import new_call_id, new_response_id
-from .json_values import parse_object
-from .responses_objects import (
+from ..chat.fields import message_text, reasoning_text
+from ..errors import (
+    ErrorInfo,
+    UpstreamFormatError,
+    chat_frame_error_as_openai,
+    is_error_frame,
+)
+from ..ids import new_call_id, new_response_id
+from ..sse import DONE, SSEEvent, json_event
+from ..stop_reasons import responses_status
+from ..stream import StreamTranslator, malformed
+from ..usage import chat_usage_to_responses
+from .objects import (
     ItemKind,
+    failed_events,
     function_call_item,
     item_id,
     message_item,
@@ -40,10 +48,6 @@ from .responses_objects import (
     refusal_part,
     response_object,
 )
-from .sse import DONE, SSEEvent, json_event
-from .stop_reasons import responses_status
-from .stream_errors import chat_frame_error_as_openai, is_error_frame
-from .usage import chat_usage_to_responses
 
 
 @dataclass(slots=True)
@@ -81,8 +85,8 @@ class _Item:
         return function_call_item(self.id, status, self.call_id, self.name, self.text())
 
 
-@dataclass(kw_only=True)
-class ChatToResponsesStream:
+@dataclass(kw_only=True, slots=True)
+class ChatToResponsesStream(StreamTranslator):
     """OpenAI chunk events in, Responses events out; one instance per streamed answer.
 
     `request` is the client's Responses request, echoed in every Response object. `id`,
@@ -99,7 +103,6 @@ class ChatToResponsesStream:
     _out: list[SSEEvent] = field(default_factory=list, init=False)
     _model: str = field(default="", init=False)
     _started: bool = field(default=False, init=False)
-    _closed: bool = field(default=False, init=False)
     _items: list[dict[str, Any]] = field(default_factory=list, init=False)
     _open: _Item | None = field(default=None, init=False)
     _calls: dict[int, _Item] = field(default_factory=dict, init=False)
@@ -113,55 +116,41 @@ class ChatToResponsesStream:
 
     # -- StreamTranslator ------------------------------------------------------------------
 
-    def feed(self, event: SSEEvent) -> list[SSEEvent]:
-        if self._closed:
-            return []
-        if event.is_done:
-            # The literal [DONE] is the normal end of an OpenAI stream, even without a
-            # finish_reason (some local servers omit it): that counts as `stop`.
-            self._terminal()
-            return self._take()
-        payload = parse_object(event.data)
-        if payload is None:
-            return self.fail(_upstream_error("upstream sent a chunk that is not a JSON object"))
-        if is_error_frame(payload):
-            return self.fail(chat_frame_error_as_openai(payload))
-        try:
-            self._chunk(payload)
-        except _BrokenStream as broken:
-            return self.fail(broken.info)
+    def kind_of(self, payload: dict[str, Any], event: SSEEvent) -> str:
+        return "error" if is_error_frame(payload) else "chunk"
+
+    def on_done(self) -> list[SSEEvent]:
+        # The literal [DONE] is the normal end of an OpenAI stream, even without a
+        # finish_reason (some local servers omit it): that counts as `stop`.
+        self._terminal()
         return self._take()
 
-    def finish(self) -> list[SSEEvent]:
-        if self._closed:
-            return []
+    def on_eof(self) -> list[SSEEvent]:
         if self._finish is None:
-            return self.fail(_upstream_error("upstream stream ended before the answer was "
-                                             "complete"))
+            return self.fail(malformed("upstream stream ended before the answer was complete"))
         # The finish chunk came but neither the usage chunk nor [DONE]: the answer is whole.
         self._terminal()
         return self._take()
 
-    def fail(self, error: ErrorInfo) -> list[SSEEvent]:
-        """`error`, then `response.failed` with `response.error = {code, message}`, then
-        [DONE] (CONFORMANCE section 11, Responses client)."""
-        if self._closed:
-            return []
+    def ending(self, error: ErrorInfo) -> list[SSEEvent]:
         self._start()
-        body: dict[str, Any] = openai_error_body(error)["error"]  # same shape (section 11)
-        # The Open Responses schema nests the payload (ErrorStreamingEvent.error); OpenAI's
-        # ResponseErrorEvent is flat. Both are sent so either reader finds them, and the
-        # `error` key makes the openai SDK raise APIError as it does for a Chat error frame.
-        self._emit("error", code=body["code"], message=body["message"], param=body["param"],
-                   error=body)
         output = [*self._items]
         if self._open is not None:
             output.append(self._open.snapshot("incomplete"))
-        failed = {"code": body["code"] or body["type"] or "server_error",
-                  "message": body["message"]}
-        self._emit("response.failed", response=self._response("failed", output, error=failed))
-        self._done()
+        ending = failed_events(self._response("in_progress", output), error, self._seq)
+        return self._take() + ending
+
+    def bare_ending(self, error: ErrorInfo) -> list[SSEEvent]:
+        return failed_events(response_object(self.request, response_id=self.id,
+                                             created_at=self.created_at, model=self._model,
+                                             status="in_progress", output=[]), error, 0)
+
+    def _on_chunk(self, payload: dict[str, Any]) -> list[SSEEvent]:
+        self._chunk(payload)
         return self._take()
+
+    def _on_error_frame(self, payload: dict[str, Any]) -> list[SSEEvent]:
+        return self.fail(chat_frame_error_as_openai(payload))
 
     # -- chunks ----------------------------------------------------------------------------
 
@@ -245,8 +234,8 @@ class ChatToResponsesStream:
         elif item is not self._open:
             # Fragments of a call that is already closed cannot be expressed: Responses items
             # are sequential (section 10.4), interleaved Chat calls are not.
-            raise _BrokenStream(_upstream_error("upstream interleaved the arguments of "
-                                                "parallel tool calls"))
+            raise UpstreamFormatError("upstream interleaved the arguments of parallel tool "
+                                      "calls")
         arguments = function.get("arguments")
         if isinstance(arguments, str) and arguments:
             item.chunks.append(arguments)
@@ -328,9 +317,9 @@ class ChatToResponsesStream:
         self._done()
 
     def _done(self) -> None:
-        # The Open Responses spec requires the literal [DONE] as the last event (section 9).
+        # The Open Responses spec requires the literal [DONE] as the last event.
         self._out.append(SSEEvent(DONE))
-        self._closed = True
+        self.closed = True
 
     def _response(self, status: str, output: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
         return response_object(self.request, response_id=self.id, created_at=self.created_at,
@@ -346,11 +335,68 @@ class ChatToResponsesStream:
         return out
 
 
-class _BrokenStream(Exception):
-    def __init__(self, info: ErrorInfo):
-        super().__init__(info.message)
-        self.info = info
+ChatToResponsesStream.HANDLERS = {
+    "chunk": ChatToResponsesStream._on_chunk,
+    "error": ChatToResponsesStream._on_error_frame,
+}
 
 
-def _upstream_error(message: str) -> ErrorInfo:
-    return UpstreamFormatError(message).info()
+# -- whole answers -----------------------------------------------------------------------
+
+
+def chat_response_to_responses(body: dict[str, Any], request: dict[str, Any]) -> dict[str, Any]:
+    """A `chat.completion` as a `Response` object that echoes the client's `request`."""
+    choices = body.get("choices")
+    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+        raise UpstreamFormatError("the upstream answer has no choices")
+    choice = choices[0]
+    message = choice.get("message")
+    if not isinstance(message, dict):
+        raise UpstreamFormatError("the upstream answer has no message")
+    status, reason = responses_status(choice.get("finish_reason"))
+    response_id = new_response_id()
+    now = int(time.time())
+    created = body.get("created")
+    return response_object(
+        request,
+        response_id=response_id,
+        created_at=created if isinstance(created, int) else now,
+        model=str(body.get("model") or request.get("model") or ""),
+        status=status,
+        output=_output_items(message, response_id, status),
+        usage=chat_usage_to_responses(body.get("usage")),
+        incomplete_reason=reason,
+        completed_at=now if status == "completed" else None,
+    )
+
+
+
+def _output_items(message: dict[str, Any], response_id: str,
+                  status: str) -> list[dict[str, Any]]:
+    """Reasoning, then the message, then the calls: the order the model produced them in."""
+    items: list[dict[str, Any]] = []
+    reasoning = reasoning_text(message)
+    if reasoning:
+        items.append(reasoning_item(item_id("reasoning", response_id, 0), "completed",
+                                    [reasoning]))
+    parts = []
+    text = message_text(message.get("content"))
+    if text:
+        parts.append(output_text_part(text))
+    if isinstance(message.get("refusal"), str) and message["refusal"]:
+        parts.append(refusal_part(message["refusal"]))
+    if parts:
+        items.append(message_item(item_id("message", response_id, len(items)), "completed",
+                                  parts))
+    for call in message.get("tool_calls") or []:
+        function = call.get("function") or {}
+        items.append(function_call_item(
+            item_id("function_call", response_id, len(items)), "completed",
+            str(call.get("id") or ""), str(function.get("name") or ""),
+            # A tool without parameters: "{}" so the client can parse it (section 13).
+            str(function.get("arguments") or "{}"),
+        ))
+    if status == "incomplete" and items:
+        # An item cut off by the limit is incomplete and is the last one (Open Responses).
+        items[-1]["status"] = "incomplete"
+    return items

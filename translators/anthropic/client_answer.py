@@ -20,14 +20,20 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from .chat_fields import message_text, reasoning_text
-from .errors import ErrorInfo, UpstreamFormatError, stream_error_events
-from .ids import new_message_id, new_tool_use_id
-from .json_values import parse_object
-from .sse import SSEEvent, json_event
-from .stop_reasons import DEFAULT_ANTHROPIC_STOP, anthropic_stop_reason
-from .stream_errors import chat_frame_error, is_error_frame
-from .usage import chat_usage_to_anthropic
+from ..chat.fields import message_text, reasoning_text
+from ..errors import (
+    ErrorInfo,
+    UpstreamFormatError,
+    anthropic_error_event,
+    chat_frame_error,
+    is_error_frame,
+)
+from ..ids import new_message_id, new_tool_use_id
+from ..json_values import parse_object
+from ..sse import SSEEvent, json_event
+from ..stop_reasons import DEFAULT_ANTHROPIC_STOP, anthropic_stop_reason
+from ..stream import StreamTranslator
+from ..usage import chat_usage_to_anthropic
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +99,7 @@ def _arguments(arguments: Any) -> dict[str, Any]:
 
 
 @dataclass(slots=True, kw_only=True)
-class ChatToAnthropicStream:
+class ChatToAnthropicStream(StreamTranslator):
     """One streamed answer: OpenAI chunk events in, Anthropic events out.
 
     The stop reason is held from the finish chunk until the usage chunk or `[DONE]`, so
@@ -104,7 +110,6 @@ class ChatToAnthropicStream:
     input_tokens_estimate: int | None = None
     message_id: str = field(default_factory=new_message_id, init=False)
     started: bool = field(default=False, init=False)
-    ended: bool = field(default=False, init=False)  # message_stop or error sent
     next_index: int = field(default=0, init=False)
     open_kind: BlockKind | None = field(default=None, init=False)
     open_index: int = field(default=-1, init=False)
@@ -113,33 +118,24 @@ class ChatToAnthropicStream:
     held_stop: str | None = field(default=None, init=False)
     usage: dict[str, int] | None = field(default=None, init=False)
 
-    def feed(self, event: SSEEvent) -> list[SSEEvent]:
-        if self.ended:
-            return []
-        if event.is_done:
-            # `[DONE]` is a normal end even without a finish_reason before it.
-            return self._start() + self._end(self.held_stop or DEFAULT_ANTHROPIC_STOP)
-        if not event.data.strip():
-            return []
-        payload = parse_object(event.data)
-        if payload is None:
-            # Fail closed: skipping an unreadable chunk could silently lose part of the answer.
-            return self._error(ErrorInfo(502, "upstream sent a stream event that is not a JSON "
-                                              "object"))
-        if is_error_frame(payload):
-            return self._error(chat_frame_error(payload))
-        return self._chunk(payload)
+    def kind_of(self, payload: dict[str, Any], event: SSEEvent) -> str:
+        return "error" if is_error_frame(payload) else "chunk"
 
-    def finish(self) -> list[SSEEvent]:
-        if self.ended:
-            return []
+    def on_done(self) -> list[SSEEvent]:
+        # `[DONE]` is a normal end even without a finish_reason before it.
+        return self._start() + self._end(self.held_stop or DEFAULT_ANTHROPIC_STOP)
+
+    def on_eof(self) -> list[SSEEvent]:
         if self.held_stop is not None:
             # The answer itself is complete; some OpenAI-compatible servers omit `[DONE]`.
             return self._end(self.held_stop)
-        return self._error(ErrorInfo(502, "upstream stream ended before the answer was complete"))
+        return self.fail(ErrorInfo(502, "upstream stream ended before the answer was complete"))
 
-    def fail(self, error: ErrorInfo) -> list[SSEEvent]:
-        return [] if self.ended else self._error(error)
+    def bare_ending(self, error: ErrorInfo) -> list[SSEEvent]:
+        return [anthropic_error_event(error)]
+
+    def _on_error_frame(self, payload: dict[str, Any]) -> list[SSEEvent]:
+        return self.fail(chat_frame_error(payload))
 
     def _chunk(self, payload: dict[str, Any]) -> list[SSEEvent]:
         out = self._start()
@@ -245,7 +241,7 @@ class ChatToAnthropicStream:
         return [json_event({"type": "message_start", "message": message}, "message_start")]
 
     def _end(self, reason: str) -> list[SSEEvent]:
-        self.ended = True
+        self.closed = True
         usage: dict[str, int] = dict(self.usage) if self.usage is not None else {"output_tokens": 0}
         if self.usage is None and self.input_tokens_estimate is not None:
             usage["input_tokens"] = self.input_tokens_estimate
@@ -254,6 +250,8 @@ class ChatToAnthropicStream:
         return [*self._close(), json_event(delta, "message_delta"),
                 json_event({"type": "message_stop"}, "message_stop")]
 
-    def _error(self, info: ErrorInfo) -> list[SSEEvent]:
-        self.ended = True
-        return stream_error_events("anthropic", info)
+
+ChatToAnthropicStream.HANDLERS = {
+    "chunk": ChatToAnthropicStream._chunk,
+    "error": ChatToAnthropicStream._on_error_frame,
+}

@@ -16,12 +16,13 @@ from typing import Any
 
 import pytest
 
-from mitmllm.translators.anthropic_upstream import (
+from mitmllm.translators.anthropic.provider_answer import (
     AnthropicToChatStream,
-    anthropic_models_to_openai,
     anthropic_response_to_chat,
-    chat_request_to_anthropic,
 )
+from mitmllm.translators.anthropic.provider_request import chat_request_to_anthropic
+from mitmllm.translators.chat.models import openai_model, parse_model_page
+from mitmllm.translators.chat.types import RequestOptions
 from mitmllm.translators.errors import (
     ErrorInfo,
     InvalidRequestError,
@@ -242,7 +243,7 @@ def test_max_tokens_precedence_and_default() -> None:
     both = chat([USER], max_tokens=100, max_completion_tokens=60)
     assert chat_request_to_anthropic(both).body["max_tokens"] == 60
     assert chat_request_to_anthropic(chat([USER], max_tokens=100)).body["max_tokens"] == 100
-    assert chat_request_to_anthropic(chat([USER]), max_tokens_default=777).body[
+    assert chat_request_to_anthropic(chat([USER]), RequestOptions(max_tokens_default=777)).body[
         "max_tokens"] == 777
 
 
@@ -797,23 +798,25 @@ def test_fail_sends_one_error_frame_in_openai_format() -> None:
 
 def test_models_vector() -> None:
     vector = load("models_43")
-    got = anthropic_models_to_openai([vector["anthropic_models"]])
-    source = vector["anthropic_models"]["data"]
-    # `display_name` is kept as an extra field (§12 allows it); the vector shows the bare
-    # OpenAI fields, so it is compared separately.
-    assert [{k: v for k, v in m.items() if k != "display_name"} for m in got] == vector[
-        "anthropic_models_as_openai"]["data"]
-    assert [m.get("display_name") for m in got] == [m["display_name"] for m in source]
+    page = parse_model_page(vector["anthropic_models"])
+    got = [openai_model(entry.id, "anthropic", entry.created or 0) for entry in page.entries]
+    assert got == vector["anthropic_models_as_openai"]["data"]
+    # `display_name` is kept for Anthropic clients' lists (§12 allows it).
+    assert [e.display_name for e in page.entries] == [
+        m["display_name"] for m in vector["anthropic_models"]["data"]]
 
 
-def test_models_across_pages_in_order() -> None:
-    pages = [{"data": [{"type": "model", "id": "a", "created_at": "2025-01-01T00:00:00Z"}],
-              "has_more": True},
-             {"data": [{"type": "model", "id": "b",
-                        "created_at": "2025-01-02T01:00:00+01:00"}], "has_more": False}]
-    got = anthropic_models_to_openai(pages, owned_by="work")
-    assert [(m["id"], m["created"], m["owned_by"]) for m in got] == [
-        ("a", 1735689600, "work"), ("b", 1735689600 + 86400, "work")]
+def test_models_pages_say_whether_more_follow() -> None:
+    first = parse_model_page({"data": [{"type": "model", "id": "a",
+                                         "created_at": "2025-01-01T00:00:00Z"}],
+                              "has_more": True, "last_id": "a"})
+    second = parse_model_page({"data": [{"type": "model", "id": "b",
+                                          "created_at": "2025-01-02T01:00:00+01:00"}],
+                               "has_more": False, "last_id": "b"})
+    assert (first.has_more, first.last_id) == (True, "a")
+    assert not second.has_more
+    assert [(e.id, e.created) for e in (*first.entries, *second.entries)] == [
+        ("a", 1735689600), ("b", 1735689600 + 86400)]
 
 
 def test_errors_42_anthropic_error_as_openai() -> None:

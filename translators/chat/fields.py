@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .errors import InvalidRequestError
+from ..errors import InvalidRequestError
 
 # The tool_choice strings of Chat; Responses takes the same three, with the same meaning.
 TOOL_CHOICE_MODES = frozenset({"auto", "none", "required"})
