@@ -19,7 +19,7 @@ from typing import Any
 
 from ..config.model import ProviderConfig, env_key_name
 from ..config.presets import CUSTOM_EXAMPLES, PRESETS
-from ..config.schema import AUTH_KINDS, FORMATS, PROTOCOLS
+from ..config.schema import AUTH_KINDS, PROTOCOLS
 from ..config.secrets import (
     SecretError,
     Secrets,
@@ -28,6 +28,7 @@ from ..config.secrets import (
     header_account,
 )
 from ..config.store import ConfigDocument
+from ..translators.formats import FORMATS
 from .common import EXIT_FAILED, CliError, config_file, fail, load, provider_named
 
 

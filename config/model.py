@@ -10,6 +10,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..translators.formats import DEFAULT_MAX_TOKENS, Format
+
 LOCAL_PROVIDER = "local"  # the reserved prefix of local MLX models
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
 _SLUG_SEPARATORS = re.compile(r"[\s/]+")
@@ -32,7 +34,7 @@ class ProviderConfig:
     protocol: str = "https"
     port: int | None = None
     base_path: str = "/v1"
-    format: str = "openai"
+    format: Format = "openai"
     auth: str = "api_key"
     enabled: bool = True
     auto_connect: bool = True
@@ -40,7 +42,7 @@ class ProviderConfig:
     headers: tuple[tuple[str, str], ...] = ()
     secret_headers: tuple[str, ...] = ()
     models: tuple[str, ...] = ()
-    max_tokens_default: int = 4096
+    max_tokens_default: int = DEFAULT_MAX_TOKENS
 
     @property
     def slug(self) -> str:

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..translators.formats import Format
+
 
 @dataclass(frozen=True, slots=True)
 class Preset:
@@ -16,7 +18,7 @@ class Preset:
     protocol: str
     port: int | None
     base_path: str
-    format: str
+    format: Format
     auth: str
     env_var: str | None  # the provider's conventional key variable, read as a fallback
 

@@ -17,6 +17,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
+from ..translators.formats import DEFAULT_MAX_TOKENS, FORMATS, Format, is_format
 from .model import (
     LOCAL_PROVIDER,
     GatewayConfig,
@@ -25,9 +26,8 @@ from .model import (
     ProviderConfig,
     slug,
 )
-from .presets import CUSTOM_EXAMPLES, PRESETS
+from .presets import PRESETS
 
-FORMATS = ("openai", "anthropic", "responses")
 PROTOCOLS = ("http", "https")
 AUTH_KINDS = ("none", "api_key")
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
@@ -89,6 +89,10 @@ class _Fields:
         if choices and value not in choices:
             raise self.error(key, f"expected one of {', '.join(choices)}, got {value!r}")
         return value
+
+    def format(self, key: str, default: Format) -> Format:
+        value = self.string(key, default, choices=FORMATS)
+        return value if is_format(value) else default
 
     def boolean(self, key: str, default: bool) -> bool:
         value = self.data.get(key, default)
@@ -223,7 +227,7 @@ def parse_provider(raw: Any, *, path: Path | None = None, index: int = 0) -> Pro
         protocol=f.string("protocol", preset.protocol, choices=PROTOCOLS) or preset.protocol,
         port=f.integer("port", preset.port, low=1, high=65535),
         base_path=base_path.rstrip("/"),
-        format=f.string("format", preset.format, choices=FORMATS) or preset.format,
+        format=f.format("format", preset.format),
         auth=f.string("auth", preset.auth, choices=AUTH_KINDS) or preset.auth,
         enabled=f.boolean("enabled", True),
         auto_connect=f.boolean("auto_connect", True),
@@ -231,9 +235,7 @@ def parse_provider(raw: Any, *, path: Path | None = None, index: int = 0) -> Pro
         headers=tuple((str(k), str(v)) for k, v in headers.items()),
         secret_headers=secret_headers,
         models=f.string_list("models"),
-        max_tokens_default=f.integer("max_tokens_default", 4096, low=1, high=10_000_000) or 4096,
+        max_tokens_default=f.integer("max_tokens_default", DEFAULT_MAX_TOKENS, low=1,
+                                     high=10_000_000) or DEFAULT_MAX_TOKENS,
     )
 
-
-def custom_example(name: str) -> dict[str, object] | None:
-    return CUSTOM_EXAMPLES.get(slug(name))

@@ -147,11 +147,6 @@ class Secrets:
             raise SecretError(f"the keychain could not be read: {_reason(exc)}") from exc
 
 
-def keychain_backend_name() -> str:
-    backend = keyring.get_keyring()
-    return f"{type(backend).__module__}.{type(backend).__name__}"
-
-
 def _reason(exc: Exception) -> str:
     text = str(exc).strip()
     return text or type(exc).__name__

@@ -7,7 +7,8 @@ reports `available = False` with a `reason`, and everything else keeps working.
 
 Modules: `discovery` (which folders are models, and their ids), `params` (request
 validation), `stops` (stop strings over streamed text), `mlxapi` (the lazy mlx imports),
-`pool` (loading, LRU), `engine` (the worker thread), `wire` (OpenAI envelopes), `server`.
+`pool` (loading, LRU), `engine` (the worker thread), `server` (which writes OpenAI
+chunks, errors and SSE with the translators' own builders).
 """
 
 from __future__ import annotations

@@ -6,13 +6,16 @@
     ├── MlxUnavailable         503 server_error            code mlx_unavailable
     └── ModelLoadFailed        500 server_error            code model_load_failed
 
-The server turns any of them into `{"error": {"message", "type", "param", "code"}}`; in a
-stream that has already started, the same object is sent as one SSE event before `[DONE]`.
+The server turns any of them into `{"error": {"message", "type", "param", "code"}}` with
+the translators' own error body; in a stream that has already started, the same object is
+sent as one SSE event before `[DONE]`.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from ..translators.errors import ErrorInfo, openai_error_body
 
 
 class LocalError(Exception):
@@ -28,14 +31,8 @@ class LocalError(Exception):
             self.code = code
 
     def to_openai(self) -> dict[str, Any]:
-        return {
-            "error": {
-                "message": self.message,
-                "type": self.type,
-                "param": self.param,
-                "code": self.code,
-            }
-        }
+        return openai_error_body(ErrorInfo(self.status, self.message, self.type, self.param,
+                                           self.code))
 
 
 class BadRequest(LocalError):

@@ -16,10 +16,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..translators.formats import DEFAULT_MAX_TOKENS
 from .errors import BadRequest
 
-DEFAULT_MAX_TOKENS = 4096
-"""Used when the client sets no limit: a small local model can otherwise loop for a long time."""
+# DEFAULT_MAX_TOKENS is used when the client sets no limit: a small local model can
+# otherwise loop for a long time.
 
 
 @dataclass(frozen=True)

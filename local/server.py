@@ -31,12 +31,14 @@ from typing import Any
 
 from aiohttp import web
 
+from ..translators.chat.models import openai_model, openai_model_list
+from ..translators.chat.types import ChatMessage, ChunkEnvelope, FinishReason, chat_usage
+from ..translators.sse import DONE, SSEEvent, encode, json_event
 from .discovery import LocalModel, discover_models
 from .engine import Engine, Event, Failed, Finished, Piece, Started
 from .errors import BadRequest, LocalError, MlxUnavailable, ModelNotFound
 from .mlxapi import mlx_status, supports_model_type
 from .params import ChatParams, parse_chat
-from .wire import DONE, Envelope, model_list, sse
 
 log = logging.getLogger(__name__)
 
@@ -189,7 +191,8 @@ class LocalBackend:
         )
 
     async def _list_models(self, _request: web.Request) -> web.Response:
-        return web.json_response(model_list(self._models))
+        models = [openai_model(m.id, "local", _modified(m)) for m in self._models]
+        return web.json_response(openai_model_list(models))
 
     async def _chat(self, request: web.Request) -> web.StreamResponse:
         try:
@@ -213,14 +216,14 @@ class LocalBackend:
                 raise first.error
             if not isinstance(first, Started):  # Finished("cancelled"): we are shutting down
                 raise MlxUnavailable("the local backend is shutting down")
-            envelope = Envelope(params.model)
+            envelope = ChunkEnvelope(params.model)
             if params.stream:
                 return await self._stream(request, params, envelope, first, events)
             return await self._complete(envelope, first, events)
 
     async def _complete(
         self,
-        envelope: Envelope,
+        envelope: ChunkEnvelope,
         started: Started,
         events: AsyncIterator[Event],
     ) -> web.Response:
@@ -233,13 +236,11 @@ class LocalBackend:
             elif isinstance(event, Finished):
                 if event.finish_reason == "cancelled":
                     raise MlxUnavailable("the local backend is shutting down")
+                message: ChatMessage = {"role": "assistant", "content": "".join(texts),
+                                        "refusal": None}
+                usage = chat_usage(started.prompt_tokens, event.completion_tokens)
                 return web.json_response(
-                    envelope.completion(
-                        "".join(texts),
-                        event.finish_reason,
-                        started.prompt_tokens,
-                        event.completion_tokens,
-                    )
+                    envelope.completion(message, _finish(event), usage)
                 )
         raise LocalError("the generation ended without a result")
 
@@ -247,7 +248,7 @@ class LocalBackend:
         self,
         request: web.Request,
         params: ChatParams,
-        envelope: Envelope,
+        envelope: ChunkEnvelope,
         started: Started,
         events: AsyncIterator[Event],
     ) -> web.StreamResponse:
@@ -255,30 +256,40 @@ class LocalBackend:
             headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
         )
         await response.prepare(request)
-        usage = params.include_usage
 
-        async def send(payload: dict[str, Any]) -> None:
-            await response.write(sse(payload))
+        async def send(payload: Any) -> None:
+            await response.write(encode(json_event(payload)))
 
         try:
-            await send(envelope.chunk({"role": "assistant", "content": ""}, with_usage=usage))
+            await send(envelope.chunk({"role": "assistant", "content": ""}))
             async for event in events:
                 if isinstance(event, Piece):
-                    await send(envelope.chunk({"content": event.text}, with_usage=usage))
+                    await send(envelope.chunk({"content": event.text}))
                 elif isinstance(event, Failed):
                     await send(event.error.to_openai())
                 elif isinstance(event, Finished) and event.finish_reason == "cancelled":
                     await send(MlxUnavailable("the local backend is shutting down").to_openai())
                 elif isinstance(event, Finished):
-                    await send(envelope.chunk({}, event.finish_reason, with_usage=usage))
-                    if usage:
-                        await send(
-                            envelope.usage_chunk(started.prompt_tokens, event.completion_tokens)
-                        )
-            await response.write(DONE)
+                    await send(envelope.chunk({}, _finish(event)))
+                    if params.include_usage:
+                        await send(envelope.usage_chunk(
+                            chat_usage(started.prompt_tokens, event.completion_tokens)))
+            await response.write(encode(SSEEvent(DONE)))
             await response.write_eof()
         except ConnectionResetError:
             # The client left: leaving the caller's `generate` block stops the job. (If it
             # is noticed first as a lost connection, the handler is cancelled instead.)
             log.debug("client left a %s stream", params.model)
         return response
+
+
+def _finish(event: Finished) -> FinishReason:
+    return "length" if event.finish_reason == "length" else "stop"
+
+
+def _modified(model: LocalModel) -> int:
+    """A local model's `created`: when its folder last changed."""
+    try:
+        return int(model.path.stat().st_mtime)
+    except OSError:
+        return 0

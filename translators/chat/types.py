@@ -82,7 +82,9 @@ def new_completion_id() -> str:
 
 @dataclass(slots=True)
 class ChunkEnvelope:
-    """The fields every chunk of one stream shares; builds each chunk of that stream."""
+    """The fields every chunk of one answer shares; builds each chunk of that answer and the
+    whole completion. OpenAI's own `logprobs: null` and per-chunk `usage: null` are left
+    out: they carry nothing, and the SDKs read a missing field the same."""
 
     model: str = ""
     id: str = field(default_factory=new_completion_id)
@@ -107,6 +109,25 @@ class ChunkEnvelope:
             "choices": [],
             "usage": usage,
         }
+
+    def completion(self, message: ChatMessage, finish_reason: FinishReason | None,
+                   usage: Usage | None = None) -> ChatCompletion:
+        """The whole (non-streamed) answer."""
+        completion: ChatCompletion = {
+            "id": self.id,
+            "object": "chat.completion",
+            "created": self.created,
+            "model": self.model,
+            "choices": [{"index": 0, "message": message, "finish_reason": finish_reason}],
+        }
+        if usage is not None:
+            completion["usage"] = usage
+        return completion
+
+
+def chat_usage(prompt_tokens: int, completion_tokens: int) -> Usage:
+    return {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens}
 
 
 @dataclass(frozen=True, slots=True)
