@@ -6,7 +6,9 @@ own API format, a 504 after the provider's `timeout`, and a stream that ends wit
 error event. mitmproxy offers no hook for any of this (mitmproxy PR #7999 proposes the
 first), so this module uses its layer extension point: the `next_layer` hook installs
 `GatewayHttpLayer`, whose streams (`GatewayHttpStream`) differ from mitmproxy's in three
-places only:
+places only. Everything it needs of mitmproxy's undocumented proxy core comes through the
+fence, `addons/mitmproxy_internals.py`, as named hook points; nothing here touches
+mitmproxy's state machine directly.
 
 1. When the request is written to the provider, a copy of it gets the secret header values
    from the flow's `Exchange.wire_headers`; the flow itself only ever holds a redacted marker.
@@ -24,177 +26,122 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Generator
-from typing import Any
+from time import monotonic  # a name of this module, so that tests can substitute a clock
 
 from mitmproxy import ctx, flow, http
-from mitmproxy.addons.next_layer import stack_match
-from mitmproxy.net.tls import starts_like_tls_record
-from mitmproxy.proxy import commands, events, layer
-from mitmproxy.proxy.layers import modes
-from mitmproxy.proxy.layers.http import (
-    DropStream,
-    HttpErrorHook,
-    HttpLayer,
-    HTTPMode,
-    HttpStream,
-    RequestHeaders,
-    RequestProtocolError,
-    ResponseData,
-    ResponseEndOfMessage,
-    ResponseHeaders,
-    ResponseProtocolError,
-    SendHttp,
-)
-from mitmproxy.proxy.layers.http._events import ErrorCode
+from mitmproxy.addonmanager import Loader
+from mitmproxy.connection import Client
+from mitmproxy.proxy.context import Context
 from mitmproxy.proxy.mode_specs import ReverseMode
 
 from ..translators.errors import ErrorInfo
 from .answers import error_response
+from .mitmproxy_internals import (
+    VERIFIED,
+    CommandGenerator,
+    ErrorCode,
+    HookedHttpStream,
+    NextLayer,
+    ReverseHttpLayer,
+    contract_problems,
+    install_http_layer,
+)
 from .state import Gateway, info, is_ours
 
 logger = logging.getLogger(__name__)
 
-CommandGenerator = Generator[commands.Command, Any, Any]
 
-
-def _forward(generator: CommandGenerator,
-             transform: Callable[[commands.Command], commands.Command]) -> CommandGenerator:
-    """`yield from generator`, with each command passed through `transform`. Replies to
-    blocking commands (hooks, connections) are sent back in, as `yield from` would."""
-    reply = None
-    try:
-        while True:
-            command = generator.send(reply)
-            reply = yield transform(command)
-    except StopIteration as stop:
-        return stop.value
-
-
-class GatewayHttpStream(HttpStream):
-    def __init__(self, context: Any, stream_id: int, gateway: Gateway):
+class GatewayHttpStream(HookedHttpStream):
+    def __init__(self, context: Context, stream_id: int, gateway: Gateway):
         super().__init__(context, stream_id)
         self.gateway = gateway
-        self._sent_at: float | None = None  # when the request went upstream
-        self._last_activity = 0.0
+        self._last_activity = 0.0  # when the provider last sent something (or was asked)
         self._timer_armed = False
 
-    # --- events --------------------------------------------------------------------
+    # --- the request on the wire -------------------------------------------------------
 
-    def _handle_event(self, event: events.Event) -> CommandGenerator:
-        if isinstance(event, events.Wakeup):
-            self._timer_armed = False
-            yield from self._on_timer()
-            return
-        if isinstance(event, ResponseHeaders | ResponseData):
-            self._last_activity = time.monotonic()
-        yield from _forward(super()._handle_event(event), self._on_command)
+    def wire_request(self, request: http.Request) -> http.Request:
+        exchange = self.gateway.peek_exchange(self._flow())
+        if exchange is None or not exchange.wire_headers:
+            return request
+        wire = request.copy()
+        wire.headers.update(exchange.wire_headers)
+        return wire
+
+    # --- idle timeout ------------------------------------------------------------------
+
+    def request_sent(self) -> CommandGenerator:
+        self._last_activity = monotonic()
         yield from self._arm_timer()
 
-    def _on_command(self, command: commands.Command) -> commands.Command:
-        if (isinstance(command, SendHttp) and isinstance(command.event, RequestHeaders)
-                and command.connection is self.context.server):
-            self._sent_at = self._last_activity = time.monotonic()
-            exchange = self.gateway.peek_exchange(self.flow)
-            if exchange is not None and exchange.wire_headers:
-                wire = command.event.request.copy()
-                wire.headers.update(exchange.wire_headers)
-                return SendHttp(RequestHeaders(self.stream_id, wire, command.event.end_stream),
-                                command.connection)
-        return command
-
-    # --- idle timeout ----------------------------------------------------------------
+    def response_activity(self) -> None:
+        self._last_activity = monotonic()
 
     def _timeout(self) -> float | None:
-        flow_ = getattr(self, "flow", None)  # set once the request headers arrived
+        flow_ = self.http_flow
         if flow_ is None or not is_ours(flow_):
             return None
         return info(flow_).get("timeout")
 
-    def _awaiting_upstream(self) -> bool:
-        return self._sent_at is not None and self.server_state in (
-            self.state_wait_for_response_headers, self.state_stream_response_body,
-            self.state_consume_response_body)
-
     def _arm_timer(self) -> CommandGenerator:
         timeout = self._timeout()
-        if timeout and not self._timer_armed and self._awaiting_upstream():
+        if timeout and not self._timer_armed:
             self._timer_armed = True
-            remaining = timeout - (time.monotonic() - self._last_activity)
-            yield commands.RequestWakeup(max(remaining, 0.01))
+            remaining = timeout - (monotonic() - self._last_activity)
+            yield from self.wake_after(max(remaining, 0.01))
 
-    def _on_timer(self) -> CommandGenerator:
+    def wakeup(self) -> CommandGenerator:
+        self._timer_armed = False
         timeout = self._timeout()
-        if not timeout or not self._awaiting_upstream():
+        if not timeout or not self.awaiting_response():
             return
-        if time.monotonic() - self._last_activity < timeout:
+        if monotonic() - self._last_activity < timeout:
             yield from self._arm_timer()
             return
-        info(self.flow)["timed_out"] = True
-        # Cancel the upstream request the way mitmproxy does when a client goes away:
-        # HTTP/1 closes that connection, HTTP/2 resets only this stream.
-        yield SendHttp(RequestProtocolError(self.stream_id, "timed out", ErrorCode.CANCEL),
-                       self.context.server)
-        yield from self._fail_upstream(f"no answer from the provider within {timeout:g} s",
-                                       ErrorCode.GENERIC_SERVER_ERROR)
+        info(self._flow())["timed_out"] = True
+        yield from self.cancel_request("timed out")
+        yield from self._fail_upstream(f"no answer from the provider within {timeout:g} s")
 
-    # --- failures --------------------------------------------------------------------
+    # --- failures ----------------------------------------------------------------------
 
-    def handle_protocol_error(self, event: RequestProtocolError | ResponseProtocolError
-                              ) -> CommandGenerator:
-        answerable = not (self.client_state == self.state_errored
-                          or self.server_state in (self.state_done, self.state_errored))
-        if isinstance(event, ResponseProtocolError) and answerable and is_ours(self.flow) \
-                and "provider" in info(self.flow):
-            yield from self._fail_upstream(event.message, event.code)
-        else:
-            yield from super().handle_protocol_error(event)
+    def upstream_error(self, message: str, code: ErrorCode) -> CommandGenerator | None:
+        flow_ = self._flow()
+        if not (is_ours(flow_) and "provider" in info(flow_)):
+            return None  # not a provider's answer (a gateway answer, an unrouted flow)
+        return self._fail_upstream(message, code)
 
-    def _fail_upstream(self, message: str, code: ErrorCode) -> CommandGenerator:
-        streaming = self.server_state == self.state_stream_response_body
-        response_before = self.flow.response
-        self.flow.error = flow.Error(message)
-        self.gateway.exchange(self.flow).upstream_failed = True
-        yield HttpErrorHook(self.flow)
-        if (yield from self.check_killed(False)):
+    def _fail_upstream(self, message: str, code: ErrorCode | None = None) -> CommandGenerator:
+        flow_ = self._flow()
+        streaming = self.streaming_response()
+        response_before = flow_.response
+        flow_.error = flow.Error(message)
+        self.gateway.exchange(flow_).upstream_failed = True
+        if (yield from self.run_error_hook()):
             return
-        exchange = self.gateway.peek_exchange(self.flow)
-        client = self.context.client
+        exchange = self.gateway.peek_exchange(flow_)
         if streaming and exchange is not None and exchange.stream_tail is not None:
-            if exchange.stream_tail:
-                yield SendHttp(ResponseData(self.stream_id, exchange.stream_tail), client)
-            yield from self._end_response()
-        elif not streaming and self.flow.response is not None \
-                and self.flow.response is not response_before:
-            answer = self.flow.response
+            yield from self.end_response(exchange.stream_tail)
+        elif not streaming and flow_.response is not None \
+                and flow_.response is not response_before:
+            answer = flow_.response
             answer.timestamp_start = answer.timestamp_end = time.time()
-            content = answer.raw_content or b""
-            yield SendHttp(ResponseHeaders(self.stream_id, answer, not content), client)
-            if content:
-                yield SendHttp(ResponseData(self.stream_id, content), client)
-            yield from self._end_response()
+            yield from self.respond(answer)
         else:
-            yield SendHttp(ResponseProtocolError(self.stream_id, message, code), client)
-            self.server_state = self.state_errored
-            self.flow.live = False
-            yield DropStream(self.stream_id)
+            yield from self.abort_response(message, code)
 
-    def _end_response(self) -> CommandGenerator:
-        self.server_state = self.state_errored  # ignore whatever the upstream still sends
-        self.flow.live = False
-        yield DropStream(self.stream_id)
-        yield SendHttp(ResponseEndOfMessage(self.stream_id), self.context.client)
+    def _flow(self) -> http.HTTPFlow:
+        flow_ = self.http_flow
+        assert flow_ is not None, "the request headers have arrived by now"
+        return flow_
 
 
-class GatewayHttpLayer(HttpLayer):
-    def __init__(self, context: Any, mode: Any, gateway: Gateway):
-        super().__init__(context, mode)
+class GatewayHttpLayer(ReverseHttpLayer):
+    def __init__(self, context: Context, gateway: Gateway):
+        super().__init__(context)
         self.gateway = gateway
 
-    def make_stream(self, stream_id: int) -> layer.CommandGenerator[None]:
-        ctx_ = self.context.fork()
-        self.streams[stream_id] = GatewayHttpStream(ctx_, stream_id, self.gateway)
-        yield from self.event_to_child(self.streams[stream_id], events.Start())
+    def new_stream(self, context: Context, stream_id: int) -> GatewayHttpStream:
+        return GatewayHttpStream(context, stream_id, self.gateway)
 
 
 class UpstreamErrors:
@@ -203,26 +150,14 @@ class UpstreamErrors:
     def __init__(self, gateway: Gateway):
         self.gateway = gateway
 
-    def next_layer(self, nextlayer: layer.NextLayer) -> None:
-        # Only for the plain-HTTP reverse proxy mitmllm listens with. mitmproxy's NextLayer
-        # addon leaves a decision alone once made; when it ran first (this addon loaded
-        # after it, as in `mitmllm web`), its plain HttpLayer is swapped for ours.
-        context = nextlayer.context
-        mode = context.client.proxy_mode
-        if not (isinstance(mode, ReverseMode) and mode.scheme == "http"
-                and context.client.transport_protocol == "tcp"):
-            return
-        decided = nextlayer.layer
-        if decided is not None:
-            if not (type(decided) is HttpLayer
-                    and stack_match(context, [modes.ReverseProxy, HttpLayer])):
-                return
-            context.layers.pop()
-        elif not stack_match(context, [modes.ReverseProxy]):
-            return
-        elif starts_like_tls_record(nextlayer.data_client()):
-            return  # TLS towards the listen port: leave it to mitmproxy
-        nextlayer.layer = GatewayHttpLayer(context, HTTPMode.transparent, self.gateway)
+    def load(self, loader: Loader) -> None:
+        # A mitmproxy release mitmllm was not verified with: say what will not work.
+        for problem in contract_problems():
+            logger.error("%s (mitmllm is verified with mitmproxy %s)", problem, VERIFIED)
+
+    def next_layer(self, nextlayer: NextLayer) -> None:
+        install_http_layer(nextlayer, _plain_http_reverse_proxy,
+                           lambda context: GatewayHttpLayer(context, self.gateway))
 
     def configure(self, updated: set[str]) -> None:
         if "connection_strategy" in updated and ctx.options.connection_strategy != "lazy":
@@ -260,3 +195,10 @@ class UpstreamErrors:
                              f"{message}", code="provider_unreachable")
         return ErrorInfo(502, f"Provider '{provider_name}' broke off the answer: {message}",
                          code="provider_error")
+
+
+def _plain_http_reverse_proxy(client: Client) -> bool:
+    """The listen port mitmllm runs: a reverse proxy for plain HTTP over TCP."""
+    mode = client.proxy_mode
+    return isinstance(mode, ReverseMode) and mode.scheme == "http" \
+        and client.transport_protocol == "tcp"

@@ -1,6 +1,7 @@
-"""UpstreamErrors: answers an upstream failure in the client's format (`error` hook) and
-installs the gateway's HTTP layer for the plain-HTTP reverse proxy (`next_layer` hook).
-The layer itself is exercised end to end elsewhere."""
+"""UpstreamErrors: answers an upstream failure in the client's format (`error` hook),
+installs the gateway's HTTP layer for the plain-HTTP reverse proxy (`next_layer` hook) and
+names at startup what an unverified mitmproxy lacks (`load` hook). The layer itself is
+driven in `test_upstream_layer.py`, and end to end in `tests/e2e/`."""
 
 from __future__ import annotations
 
@@ -10,9 +11,9 @@ import pytest
 from mitmproxy import connection, flow, http, options
 from mitmproxy.proxy import context, events, layer
 from mitmproxy.proxy.layers import HttpLayer, modes
-from mitmproxy.proxy.layers.http import HTTPMode
+from mitmproxy.proxy.layers.http import HTTPMode, HttpStream
 from mitmproxy.proxy.mode_specs import ProxyMode
-from mitmproxy.test import tflow, tutils
+from mitmproxy.test import taddons, tflow, tutils
 from support.addon_helpers import (
     assert_anthropic_error,
     assert_openai_error,
@@ -184,3 +185,22 @@ def test_next_layer_leaves_tls_and_other_modes_alone() -> None:
     nextlayer, _ = next_layer_for("reverse:https://example.com@1338", b"GET / HTTP/1.1\r\n")
     UpstreamErrors(make_gateway()).next_layer(nextlayer)
     assert nextlayer.layer is None
+
+
+# --- load ----------------------------------------------------------------------------
+
+
+async def test_startup_names_what_an_unverified_mitmproxy_lacks(
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.ERROR, logger="mitmllm.addons.upstream")
+    with taddons.context(UpstreamErrors(make_gateway())):
+        pass
+    assert caplog.records == []
+
+    monkeypatch.delattr(HttpStream, "state_stream_response_body")
+    with taddons.context(UpstreamErrors(make_gateway())):
+        pass
+    (record,) = caplog.records
+    assert record.levelno == logging.ERROR
+    assert "HttpStream.state_stream_response_body" in record.getMessage()
+    assert "verified with mitmproxy 12." in record.getMessage()

@@ -1,0 +1,420 @@
+"""The one place mitmllm touches mitmproxy's undocumented proxy internals.
+
+mitmproxy documents its addon API (hooks, flows, options, connections); the proxy core
+behind it (`proxy.layer`, `layers.http` and its private `_events`, `HttpStream`'s state
+machine, `HttpLayer.make_stream`, `next_layer.stack_match`, `net.tls`) may change in any
+release. The upstream leg (`addons/upstream.py`) needs it, since no hook offers a
+per-request timeout or an answer to an upstream failure (mitmproxy PR #7999 proposes the
+first). So every such name is imported or looked up here only, behind an interface in the
+gateway's terms:
+
+- `HookedHttpStream`: mitmproxy's HTTP stream with hook points for a subclass
+  (`wire_request`, `request_sent`, `response_activity`, `wakeup`, `upstream_error`),
+  questions (`http_flow`, `awaiting_response`, `streaming_response`) and answers
+  (`wake_after`, `cancel_request`, `run_error_hook`, `respond`, `end_response`,
+  `abort_response`). Only those points are hooked: the events in between (each chunk of
+  a stream) run through mitmproxy's code unwrapped, but for one timestamp per chunk.
+- `ReverseHttpLayer`: mitmproxy's reverse-proxy HTTP layer, its streams made by `new_stream`.
+- `install_http_layer`: the `next_layer` hook's part, in place of mitmproxy's own choice.
+- `contract_problems()`: one sentence per entry of `NEEDS` (what all this relies on) that
+  the installed mitmproxy lacks, saying what would break; `tests/addons/
+  test_mitmproxy_contract.py` fails on any and `UpstreamErrors` logs them at startup. A
+  missing module or class stops the import of this module, naming it. The behaviour behind
+  the names is what `tests/addons/test_upstream_layer.py` drives.
+
+Verified with mitmproxy 12.0.0, 12.0.1, 12.1.0, 12.1.2, 12.2.0, 12.2.3, 12.3.0 and 12.3.1:
+the contract and layer tests pass with each (the modules used here differ only in
+formatting between them).
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Generator
+from dataclasses import dataclass, is_dataclass, replace
+from typing import Any
+
+from mitmproxy import connection, http, options
+from mitmproxy.proxy.context import Context
+from mitmproxy.version import VERSION
+
+VERIFIED = "12.0.0 to 12.3.1"  # the releases the docstring lists
+
+try:
+    from mitmproxy.addons.next_layer import stack_match
+    from mitmproxy.net.tls import starts_like_tls_record
+    from mitmproxy.proxy.commands import Command, RequestWakeup
+    from mitmproxy.proxy.events import Event, Start, Wakeup
+    from mitmproxy.proxy.layer import Layer, NextLayer
+    from mitmproxy.proxy.layers.http import (
+        DropStream,
+        HttpErrorHook,
+        HttpLayer,
+        HTTPMode,
+        HttpStream,
+        RequestEndOfMessage,
+        RequestHeaders,
+        RequestProtocolError,
+        ResponseData,
+        ResponseEndOfMessage,
+        ResponseHeaders,
+        ResponseProtocolError,
+        SendHttp,
+    )
+    from mitmproxy.proxy.layers.http._events import ErrorCode
+    from mitmproxy.proxy.layers.modes import ReverseProxy
+except ImportError as exc:  # a release moved or renamed one of them
+    raise ImportError(
+        f"mitmproxy {VERSION} lacks a part of its proxy core that mitmllm's upstream layer "
+        f"is built on ({exc}); mitmllm is verified with mitmproxy {VERIFIED}") from exc
+
+CommandGenerator = Generator[Command, Any, Any]
+
+
+class HookedHttpStream(HttpStream):
+    """mitmproxy's `HttpStream`, hooked at the few points the gateway needs. Subclasses
+    override the hooks (no-ops here) and never touch the state machine themselves."""
+
+    def __init__(self, context: Context, stream_id: int):
+        super().__init__(context, stream_id)
+        self._request_written = False
+
+    # --- hooks for subclasses ---------------------------------------------------------
+
+    def wire_request(self, request: http.Request) -> http.Request:
+        """The request as written to the server; `request` is the flow's own. Called once,
+        when the request headers go upstream."""
+        return request
+
+    def request_sent(self) -> CommandGenerator:
+        """The request headers went to the server."""
+        yield from ()
+
+    def response_activity(self) -> None:
+        """The server sent response headers, a body chunk or trailers."""
+
+    def wakeup(self) -> CommandGenerator:
+        """A wakeup asked for with `wake_after` is due."""
+        yield from ()
+
+    def upstream_error(self, message: str, code: ErrorCode) -> CommandGenerator | None:
+        """The server side failed (unreachable, closed, reset) while the client can still
+        be answered. Return the commands that answer it, or None for mitmproxy's own
+        handling (an HTML 502 page before the answer, a cut connection during it)."""
+        return None
+
+    # --- questions --------------------------------------------------------------------
+
+    @property
+    def http_flow(self) -> http.HTTPFlow | None:
+        """The stream's flow; None until the request headers arrived."""
+        return getattr(self, "flow", None)
+
+    def awaiting_response(self) -> bool:
+        """The request went to the server, which still owes the answer's headers or body."""
+        return self._request_written and self.server_state in (
+            self.state_wait_for_response_headers, self.state_stream_response_body,
+            self.state_consume_response_body)
+
+    def streaming_response(self) -> bool:
+        """The answer's headers went to the client and its body is being streamed."""
+        return self.server_state == self.state_stream_response_body
+
+    # --- answers ----------------------------------------------------------------------
+
+    def wake_after(self, delay: float) -> CommandGenerator:
+        """Ask the proxy server to call `wakeup` in `delay` seconds."""
+        yield RequestWakeup(delay)
+
+    def cancel_request(self, reason: str) -> CommandGenerator:
+        """Give up on the server: as when a client goes away, HTTP/1 closes that connection
+        and HTTP/2 resets only this stream."""
+        yield SendHttp(RequestProtocolError(self.stream_id, reason, ErrorCode.CANCEL),
+                       self.context.server)
+
+    def run_error_hook(self) -> CommandGenerator:
+        """Run the addons' `error` hook on the flow (its `error` set by the caller).
+        Returns True if the flow was killed meanwhile: mitmproxy has then answered."""
+        yield HttpErrorHook(self.flow)
+        return (yield from self.check_killed(False))
+
+    def respond(self, response: http.Response) -> CommandGenerator:
+        """Send `response` whole to the client, in place of the server's, and end."""
+        content = response.raw_content or b""
+        yield SendHttp(ResponseHeaders(self.stream_id, response, not content),
+                       self.context.client)
+        if content:
+            yield SendHttp(ResponseData(self.stream_id, content), self.context.client)
+        yield from self.end_response()
+
+    def end_response(self, tail: bytes = b"") -> CommandGenerator:
+        """Send `tail`, then a clean end of the answer's body; whatever the server still
+        sends is ignored."""
+        if tail:
+            yield SendHttp(ResponseData(self.stream_id, tail), self.context.client)
+        self._give_up_on_server()
+        yield DropStream(self.stream_id)
+        yield SendHttp(ResponseEndOfMessage(self.stream_id), self.context.client)
+
+    def abort_response(self, message: str, code: ErrorCode | None = None) -> CommandGenerator:
+        """Fail the client's side the way mitmproxy does: its error page before the answer's
+        headers went out, a cut connection after."""
+        yield SendHttp(ResponseProtocolError(self.stream_id, message,
+                                             code or ErrorCode.GENERIC_SERVER_ERROR),
+                       self.context.client)
+        self._give_up_on_server()
+        yield DropStream(self.stream_id)
+
+    def _give_up_on_server(self) -> None:
+        self.server_state = self.state_errored  # consumes every later event silently
+        self.flow.live = False
+
+    # --- where mitmproxy's stream is hooked -------------------------------------------
+
+    def _handle_event(self, event: Event) -> CommandGenerator:
+        # Not a generator itself: every other event goes to mitmproxy's code unwrapped.
+        if isinstance(event, Wakeup):
+            return self.wakeup()
+        return super()._handle_event(event)
+
+    def state_consume_request_body(self, event: Event) -> CommandGenerator:
+        commands = super().state_consume_request_body(event)
+        if isinstance(event, RequestEndOfMessage):  # the request goes upstream now
+            return self._writing_request(commands)
+        return commands
+
+    def start_request_stream(self) -> CommandGenerator:
+        return self._writing_request(super().start_request_stream())
+
+    def state_wait_for_response_headers(self, event: Event) -> CommandGenerator:
+        self.response_activity()
+        return super().state_wait_for_response_headers(event)
+
+    def state_stream_response_body(self, event: Event) -> CommandGenerator:
+        self.response_activity()
+        return super().state_stream_response_body(event)
+
+    def state_consume_response_body(self, event: Event) -> CommandGenerator:
+        self.response_activity()
+        return super().state_consume_response_body(event)
+
+    def handle_protocol_error(self, event: RequestProtocolError | ResponseProtocolError
+                              ) -> CommandGenerator:
+        # The condition under which mitmproxy itself would run the error hook.
+        answerable = not (self.client_state == self.state_errored
+                          or self.server_state in (self.state_done, self.state_errored))
+        if isinstance(event, ResponseProtocolError) and answerable \
+                and self.http_flow is not None:
+            handler = self.upstream_error(event.message, event.code)
+            if handler is not None:
+                return (yield from handler)
+        return (yield from super().handle_protocol_error(event))
+
+    def _writing_request(self, commands: CommandGenerator) -> CommandGenerator:
+        """`yield from commands`, with the request headers for the server replaced by
+        `wire_request`'s copy, and `request_sent` after them. Replies to blocking commands
+        (the hook, the connection) go back in, as with `yield from`."""
+        reply = None
+        written = False
+        try:
+            while True:
+                command = commands.send(reply)
+                if isinstance(command, SendHttp) and isinstance(command.event, RequestHeaders) \
+                        and command.connection is self.context.server:
+                    wire = self.wire_request(command.event.request)
+                    command = SendHttp(replace(command.event, request=wire), command.connection)
+                    written = self._request_written = True
+                reply = yield command
+        except StopIteration as stop:
+            result = stop.value
+        if written:
+            yield from self.request_sent()
+        return result
+
+
+class ReverseHttpLayer(HttpLayer):
+    """mitmproxy's HTTP layer as its NextLayer addon sets it up for a reverse proxy, but
+    with streams made by `new_stream`."""
+
+    def __init__(self, context: Context):
+        super().__init__(context, HTTPMode.transparent)
+
+    def new_stream(self, context: Context, stream_id: int) -> HttpStream:
+        return HttpStream(context, stream_id)
+
+    def make_stream(self, stream_id: int) -> CommandGenerator:
+        stream = self.streams[stream_id] = self.new_stream(self.context.fork(), stream_id)
+        yield from self.event_to_child(stream, Start())
+
+
+def install_http_layer(nextlayer: NextLayer, wanted: Callable[[connection.Client], bool],
+                       make: Callable[[Context], Layer]) -> bool:
+    """In the `next_layer` hook: put `make(context)` as the HTTP layer right on the mode
+    layer of a connection whose client is `wanted`, unless the client speaks TLS.
+    mitmproxy's NextLayer addon leaves a decision alone once made; if it ran first (as in
+    `mitmllm web`, where it is loaded before mitmllm), its plain `HttpLayer` is replaced.
+    Returns whether the layer was installed."""
+    context = nextlayer.context
+    if not wanted(context.client):
+        return False
+    decided = nextlayer.layer
+    if decided is not None:
+        if not (type(decided) is HttpLayer
+                and stack_match(context, [ReverseProxy, HttpLayer])):
+            return False
+        context.layers.pop()  # the plain HttpLayer put itself there when it was made
+    elif not stack_match(context, [ReverseProxy]):
+        return False
+    elif starts_like_tls_record(nextlayer.data_client()):
+        return False  # TLS towards the listen port: left to mitmproxy
+    nextlayer.layer = make(context)
+    return True
+
+
+# --- the contract ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Need:
+    """One name the fence relies on, and what breaks without it. `params`: a callable's
+    parameter names after `self`, in the fence's order. `overridden`: mitmproxy calls the
+    fence's version, so they must match exactly (else added ones with defaults are fine)."""
+
+    owner: Any
+    name: str
+    breaks: str
+    params: tuple[str, ...] | None = None
+    overridden: bool = False
+
+
+NO_TIMEOUT = "the idle timeout would never fire: no 504 for a provider that does not answer"
+NO_SECRET = ("the request would reach the provider without its secret headers (only the "
+             "redacted marker)")
+NO_ERROR_ANSWER = ("an unreachable or failing provider would get mitmproxy's HTML 502 page "
+                   "or a cut stream instead of an error in the client's format")
+NO_LAYER = ("mitmllm's HTTP layer would not be installed: no secrets on the wire, no "
+            "timeouts, no error answers in the client's format")
+
+NEEDS: tuple[Need, ...] = (
+    Need(HttpStream, "__init__", NO_LAYER, ("context", "stream_id")),
+    Need(HttpStream, "flow", NO_TIMEOUT + "; " + NO_ERROR_ANSWER),
+    Need(HttpStream, "stream_id", NO_ERROR_ANSWER),
+    Need(HttpStream, "_handle_event", "wakeups would not reach the stream: " + NO_TIMEOUT,
+         ("event",), overridden=True),
+    Need(HttpStream, "state_consume_request_body", NO_SECRET + ", and " + NO_TIMEOUT,
+         ("event",), overridden=True),
+    Need(HttpStream, "start_request_stream", NO_SECRET + " when its body is streamed",
+         (), overridden=True),
+    Need(HttpStream, "state_wait_for_response_headers", NO_TIMEOUT, ("event",),
+         overridden=True),
+    Need(HttpStream, "state_stream_response_body",
+         "a stream still under way could be cut by the idle timeout, and one broken "
+         "mid-way would end without an error event", ("event",), overridden=True),
+    Need(HttpStream, "state_consume_response_body",
+         "a buffered answer still arriving could be cut by the idle timeout", ("event",),
+         overridden=True),
+    Need(HttpStream, "state_done", NO_ERROR_ANSWER),
+    Need(HttpStream, "state_errored", NO_ERROR_ANSWER),
+    Need(HttpStream, "handle_protocol_error", NO_ERROR_ANSWER, ("event",), overridden=True),
+    Need(HttpStream, "check_killed",
+         "a flow killed during the error hook would be answered twice", ("emit_error_hook",)),
+    Need(HttpLayer, "__init__", NO_LAYER, ("context", "mode")),
+    Need(HttpLayer, "make_stream", NO_LAYER, ("stream_id",), overridden=True),
+    Need(HttpLayer, "event_to_child", NO_LAYER, ("child", "event")),
+    Need(HTTPMode, "transparent", NO_LAYER),
+    Need(NextLayer, "layer", NO_LAYER),
+    Need(NextLayer, "context", NO_LAYER),
+    Need(NextLayer, "data_client", NO_LAYER, ()),
+    Need(stack_match, "__call__", NO_LAYER, ("context", "layers")),
+    Need(starts_like_tls_record, "__call__", NO_LAYER, ("d",)),
+    Need(SendHttp, "__init__", NO_SECRET + "; " + NO_ERROR_ANSWER, ("event", "connection")),
+    Need(RequestHeaders, "request", NO_SECRET),  # a dataclass field, `replace`d
+    Need(ResponseHeaders, "__init__", NO_ERROR_ANSWER, ("stream_id", "response", "end_stream")),
+    Need(ResponseData, "__init__", NO_ERROR_ANSWER, ("stream_id", "data")),
+    Need(ResponseEndOfMessage, "__init__", NO_ERROR_ANSWER, ("stream_id",)),
+    Need(ResponseProtocolError, "__init__", NO_ERROR_ANSWER, ("stream_id", "message", "code")),
+    Need(ResponseProtocolError, "message", NO_ERROR_ANSWER),
+    Need(ResponseProtocolError, "code", NO_ERROR_ANSWER),
+    Need(RequestProtocolError, "__init__", NO_TIMEOUT, ("stream_id", "message", "code")),
+    Need(DropStream, "__init__", NO_ERROR_ANSWER, ("stream_id",)),
+    Need(HttpErrorHook, "__init__", NO_ERROR_ANSWER, ("flow",)),
+    Need(ErrorCode, "CANCEL", "a timed-out request would not be cancelled upstream"),
+    Need(ErrorCode, "GENERIC_SERVER_ERROR", NO_ERROR_ANSWER),
+    Need(RequestWakeup, "__init__", NO_TIMEOUT, ("delay",)),
+    Need(Wakeup, "__init__", NO_TIMEOUT, ("command",)),
+)
+
+
+def contract_problems() -> list[str]:
+    """What the installed mitmproxy lacks of `NEEDS` and of the instance attributes the
+    fence uses, one sentence each; empty when all is there."""
+    problems = [problem for need in NEEDS if (problem := _check(need))]
+    return problems + _instance_problems()
+
+
+def _qualname(owner: Any) -> str:
+    return getattr(owner, "__qualname__", repr(owner))
+
+
+def _check(need: Need) -> str | None:
+    where = _qualname(need.owner) if need.name == "__call__" else \
+        f"{_qualname(need.owner)}.{need.name}"
+    if need.name == "__call__":
+        found: Any = need.owner
+    elif hasattr(need.owner, need.name):
+        found = getattr(need.owner, need.name)
+    elif isinstance(need.owner, type) and any(
+            need.name in inspect.get_annotations(k) for k in need.owner.__mro__):
+        found = None  # declared, set per instance
+    else:
+        return f"mitmproxy {VERSION} no longer has {where}: {need.breaks}"
+    if need.params is None:
+        return None
+    target = need.owner if need.name == "__init__" and isinstance(need.owner, type) \
+        else found
+    try:
+        parameters = list(inspect.signature(target).parameters.values())
+    except (TypeError, ValueError):
+        return f"mitmproxy {VERSION} has no readable signature for {where}: {need.breaks}"
+    if target is found and isinstance(need.owner, type) and parameters \
+            and parameters[0].name == "self":
+        parameters = parameters[1:]
+    names = tuple(p.name for p in parameters)
+    later = parameters[len(need.params):]
+    fits = names[:len(need.params)] == need.params and (
+        names == need.params if need.overridden
+        else all(p.default is not p.empty or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+                 for p in later))
+    if fits:
+        return None
+    return (f"mitmproxy {VERSION} changed {where} to ({', '.join(names)}), mitmllm expects "
+            f"({', '.join(need.params)}): {need.breaks}")
+
+
+def _instance_problems() -> list[str]:
+    """What only shows on things mitmproxy makes: attributes set per instance, seen on a
+    layer and a stream made as mitmllm makes them, and dataclass events."""
+    try:
+        client = connection.Client(peername=("127.0.0.1", 1), sockname=("127.0.0.1", 2),
+                                   timestamp_start=0)
+        context = Context(client, options.Options())
+        layer = HttpLayer(context, HTTPMode.transparent)
+        stream = HttpStream(context.fork(), 1)
+    except Exception as exc:
+        return [f"mitmproxy {VERSION} cannot make an HttpLayer and HttpStream as mitmllm "
+                f"does ({exc!r}): {NO_LAYER}"]
+    problems = []
+    if not is_dataclass(RequestHeaders):
+        problems.append(f"mitmproxy {VERSION} no longer makes RequestHeaders a dataclass: "
+                        f"{NO_SECRET}")
+    if not (isinstance(getattr(context, "layers", None), list) and context.layers
+            and context.layers[-1] is layer):
+        problems.append(f"mitmproxy {VERSION} no longer keeps a layer in Context.layers "
+                        f"when it is made: {NO_LAYER}")
+    if not isinstance(getattr(layer, "streams", None), dict):
+        problems.append(f"mitmproxy {VERSION} no longer has HttpLayer.streams: {NO_LAYER}")
+    for name in ("client_state", "server_state"):
+        if not callable(getattr(stream, name, None)):
+            problems.append(f"mitmproxy {VERSION} no longer has HttpStream.{name}: "
+                            f"{NO_TIMEOUT}; {NO_ERROR_ANSWER}")
+    return problems
