@@ -32,7 +32,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, is_dataclass, replace
-from typing import Any
+from typing import Any, cast
 
 from mitmproxy import connection, http, options
 from mitmproxy.proxy.context import Context
@@ -69,6 +69,12 @@ except ImportError as exc:  # a release moved or renamed one of them
         f"is built on ({exc}); mitmllm is verified with mitmproxy {VERIFIED}") from exc
 
 CommandGenerator = Generator[Command, Any, Any]
+
+
+def _untyped(commands: Any) -> CommandGenerator:
+    """mitmproxy's state methods carry no annotations (their `@expect` decorator hides
+    them): what they return is a command generator."""
+    return cast(CommandGenerator, commands)
 
 
 class HookedHttpStream(HttpStream):
@@ -118,7 +124,7 @@ class HookedHttpStream(HttpStream):
 
     def streaming_response(self) -> bool:
         """The answer's headers went to the client and its body is being streamed."""
-        return self.server_state == self.state_stream_response_body
+        return bool(self.server_state == self.state_stream_response_body)
 
     # --- answers ----------------------------------------------------------------------
 
@@ -175,28 +181,28 @@ class HookedHttpStream(HttpStream):
         # Not a generator itself: every other event goes to mitmproxy's code unwrapped.
         if isinstance(event, Wakeup):
             return self.wakeup()
-        return super()._handle_event(event)
+        return _untyped(super()._handle_event(event))
 
     def state_consume_request_body(self, event: Event) -> CommandGenerator:
-        commands = super().state_consume_request_body(event)
+        commands = _untyped(super().state_consume_request_body(event))
         if isinstance(event, RequestEndOfMessage):  # the request goes upstream now
             return self._writing_request(commands)
         return commands
 
     def start_request_stream(self) -> CommandGenerator:
-        return self._writing_request(super().start_request_stream())
+        return self._writing_request(_untyped(super().start_request_stream()))
 
     def state_wait_for_response_headers(self, event: Event) -> CommandGenerator:
         self.response_activity()
-        return super().state_wait_for_response_headers(event)
+        return _untyped(super().state_wait_for_response_headers(event))
 
     def state_stream_response_body(self, event: Event) -> CommandGenerator:
         self.response_activity()
-        return super().state_stream_response_body(event)
+        return _untyped(super().state_stream_response_body(event))
 
     def state_consume_response_body(self, event: Event) -> CommandGenerator:
         self.response_activity()
-        return super().state_consume_response_body(event)
+        return _untyped(super().state_consume_response_body(event))
 
     def handle_protocol_error(self, event: RequestProtocolError | ResponseProtocolError
                               ) -> CommandGenerator:
