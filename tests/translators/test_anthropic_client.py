@@ -26,6 +26,7 @@ from mitmllm.translators.errors import (
     UnsupportedFieldError,
     UpstreamFormatError,
 )
+from mitmllm.translators.reasoning import unseal
 from mitmllm.translators.sse import DONE, SSEDecoder, SSEEvent, encode, json_event
 
 VECTORS = Path(__file__).parent.parent / "vectors"
@@ -281,11 +282,16 @@ def test_thinking_then_text() -> None:
                   chunk(finish="stop"), usage_chunk(3, 4), DONE])
     assert shape(events)[1:-2] == [
         ("start", 0, "thinking"), ("delta", 0, "thinking_delta", "Hmm"),
-        ("delta", 0, "thinking_delta", " ok"), ("stop", 0),
+        ("delta", 0, "thinking_delta", " ok"), ("delta", 0, "signature_delta", None),
+        ("stop", 0),
         ("start", 1, "text"), ("delta", 1, "text_delta", "Answer"), ("stop", 1),
     ]
-    # Section 10.3 step 6: there is no valid signature to give.
     assert events[1]["content_block"] == {"type": "thinking", "thinking": "", "signature": ""}
+    # No Anthropic signature exists for another provider's reasoning; the signature the
+    # client gets back seals which field that provider wants its reasoning in
+    # (docs/formats.md#reasoning).
+    sealed = unseal(events[4]["delta"]["signature"])
+    assert sealed is not None and sealed.dialect == "reasoning_content"
 
 
 @pytest.mark.parametrize(("finish_reason", "stop_reason"), [
@@ -424,12 +430,16 @@ def test_nonstream_block_order_thinking_text_tool_use() -> None:
          "tool_calls": [{"id": "call_1", "type": "function",
                          "function": {"name": "f", "arguments": '{"a": [1]}'}}]},
         finish="tool_calls"))
+    signature = got["content"][0].pop("signature")
     assert got["content"] == [
-        {"type": "thinking", "thinking": "think", "signature": ""},
+        {"type": "thinking", "thinking": "think"},
         {"type": "text", "text": "say"},
         {"type": "tool_use", "id": "call_1", "name": "f", "input": {"a": [1]}},
     ]
     assert got["stop_reason"] == "tool_use"
+    # The signature seals the provider's own dialect for the next turn.
+    sealed = unseal(signature)
+    assert sealed is not None and sealed.dialect == "reasoning_content"
 
 
 def test_nonstream_length_and_cached_usage() -> None:

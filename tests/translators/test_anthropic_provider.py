@@ -481,6 +481,14 @@ def replay(raw: bytes, split: Splitter, *, include_usage: bool = True, finish: b
     return out
 
 
+def standard(chunks: list[Any]) -> list[Any]:
+    """Chunks without the extension-only ones (`reasoning_details`, `thinking_blocks`), which
+    the vectors list apart as `optional_extension_chunks`."""
+    extensions = ({"reasoning_details"}, {"thinking_blocks"})
+    return [c for c in chunks if c == "[DONE]" or not c.get("choices")
+            or set(c["choices"][0].get("delta", {})) not in extensions]
+
+
 def payloads(events: list[SSEEvent]) -> list[Any]:
     """Chunks as parsed JSON, `[DONE]` as the string; checks the OpenAI framing (§9)."""
     out: list[Any] = []
@@ -570,12 +578,12 @@ def test_stream_vector_chunks(prefix: str, split: str) -> None:
     vector, raw = vector_stream(prefix)
     ignore = vector["compare"]["ignore_fields"]
     got = payloads(replay(raw, SPLITS[split]))
-    assert strip(got, ignore) == strip(vector["openai_chunks"], ignore)
+    assert strip(standard(got), ignore) == strip(vector["openai_chunks"], ignore)
     # The rendered wire text of the vector decodes to the same frames as ours.
     ours = [e.data for e in SSEDecoder().decode(b"".join(encode(e) for e in replay(
         raw, SPLITS[split])))]
     theirs = [e.data for e in SSEDecoder().decode(vector["openai_sse"].encode())]
-    assert strip([d if d == "[DONE]" else json.loads(d) for d in ours], ignore) == strip(
+    assert strip(standard([d if d == "[DONE]" else json.loads(d) for d in ours]), ignore) == strip(
         [d if d == "[DONE]" else json.loads(d) for d in theirs], ignore)
 
 
@@ -586,7 +594,7 @@ def test_stream_vector_without_include_usage(prefix: str) -> None:
     ignore = vector["compare"]["ignore_fields"]
     expected = [c for c in vector["openai_chunks"] if c == "[DONE]" or "usage" not in c]
     got = payloads(replay(raw, SPLITS["whole"], include_usage=False))
-    assert strip(got, ignore) == strip(expected, ignore)
+    assert strip(standard(got), ignore) == strip(expected, ignore)
 
 
 def test_stream_28_thinking_blocks_extension() -> None:
@@ -596,7 +604,22 @@ def test_stream_28_thinking_blocks_extension() -> None:
     (extension,) = strip(vector["optional_extension_chunks"], ignore)
     assert extension in got
     got.remove(extension)
-    assert got == strip(vector["openai_chunks"], ignore)
+    assert standard(got) == strip(vector["openai_chunks"], ignore)
+
+
+def test_stream_28_reasoning_details_carry_the_signed_block() -> None:
+    # The thinking block, signature and all, as OpenRouter's `reasoning_details`: what a
+    # Chat client sends back so the next tool turn keeps its thinking (docs/formats.md#reasoning).
+    vector, raw = vector_stream("stream_28")
+    got = payloads(replay(raw, SPLITS["bytes"]))
+    (details,) = [c["choices"][0]["delta"]["reasoning_details"] for c in got
+                  if c != "[DONE]" and c["choices"] and "reasoning_details" in c[
+                      "choices"][0]["delta"]]
+    signature = vector["optional_extension_chunks"][0]["choices"][0]["delta"][
+        "thinking_blocks"][0]["signature"]
+    assert details == [{"type": "reasoning.text", "format": "anthropic-claude-v1", "index": 0,
+                        "text": vector["expected_accumulated"]["message"]["reasoning_content"],
+                        "signature": signature}]
 
 
 def sse(*events: dict[str, Any]) -> bytes:

@@ -437,7 +437,13 @@ CALL = {"id": "call_1", "type": "function", "function": {"name": "f", "arguments
     (answer({"type": "reasoning", "id": "rs_1",
              "summary": [{"type": "summary_text", "text": "a"},
                          {"type": "summary_text", "text": "b"}]}, TEXT_ITEM),
-     {"role": "assistant", "content": "Hi", "reasoning_content": "a\n\nb"}, "stop"),
+     {"role": "assistant", "content": "Hi", "reasoning_content": "a\n\nb",
+      # OpenRouter's shape, which a Chat client sends back (docs/formats.md#reasoning).
+      "reasoning_details": [
+          {"type": "reasoning.summary", "summary": "a", "format": "openai-responses-v1",
+           "id": "rs_1", "index": 0},
+          {"type": "reasoning.summary", "summary": "b", "format": "openai-responses-v1",
+           "id": "rs_1", "index": 1}]}, "stop"),
     (answer(TEXT_ITEM, status="incomplete",
             incomplete_details={"reason": "max_output_tokens"}),
      {"role": "assistant", "content": "Hi"}, "length"),

@@ -30,6 +30,7 @@ from ..errors import (
 )
 from ..ids import new_message_id, new_tool_use_id
 from ..json_values import parse_object
+from ..reasoning import Detail, Dialect, details_of, dialect_of, seal, text_of
 from ..sse import SSEEvent, json_event
 from ..stop_reasons import DEFAULT_ANTHROPIC_STOP, anthropic_stop_reason
 from ..stream import StreamTranslator
@@ -49,9 +50,13 @@ def chat_response_to_anthropic(body: dict[str, Any]) -> dict[str, Any]:
     message = choice.get("message")
     message = message if isinstance(message, dict) else {}
     content: list[dict[str, Any]] = []
-    thinking = reasoning_text(message)
-    if thinking:
-        content.append({"type": "thinking", "thinking": thinking, "signature": ""})
+    details = details_of(message)
+    thinking = reasoning_text(message) or text_of(details)
+    if thinking or details:
+        # The signature seals what the provider needs back on the next turn; the client
+        # returns it unchanged (docs/formats.md#reasoning).
+        content.append({"type": "thinking", "thinking": thinking or "",
+                        "signature": seal(details, dialect_of(message))})
     text = message_text(message.get("content"))
     if text:
         content.append({"type": "text", "text": text})
@@ -117,6 +122,10 @@ class ChatToAnthropicStream(StreamTranslator):
     tool_blocks: dict[int, tuple[str, int]] = field(default_factory=dict, init=False)
     held_stop: str | None = field(default=None, init=False)
     usage: dict[str, int] | None = field(default=None, init=False)
+    refused: bool = field(default=False, init=False)
+    # The reasoning of the open thinking block, sealed into its signature when it closes.
+    details: list[Detail] = field(default_factory=list, init=False)
+    dialect: Dialect | None = field(default=None, init=False)
 
     def kind_of(self, payload: dict[str, Any], event: SSEEvent) -> str:
         return "error" if is_error_frame(payload) else "chunk"
@@ -155,14 +164,16 @@ class ChatToAnthropicStream(StreamTranslator):
         out: list[SSEEvent] = []
         delta = choice.get("delta")
         if isinstance(delta, dict) and self.held_stop is None:
-            thinking = reasoning_text(delta)
-            if thinking:
-                out += self._text_delta("thinking", thinking)
+            out += self._reasoning(delta)
             content = delta.get("content")
             if isinstance(content, str) and content:
                 # An empty string (the role chunk) must not open a block: Anthropic rejects
                 # empty text blocks when the client replays them (section 13).
                 out += self._text_delta("text", content)
+            refusal = delta.get("refusal")
+            if isinstance(refusal, str) and refusal:
+                self.refused = True  # the text is shown, and the stop reason says why
+                out += self._text_delta("text", refusal)
             tool_calls = delta.get("tool_calls")
             for tool_call in tool_calls if isinstance(tool_calls, list) else []:
                 if isinstance(tool_call, dict):
@@ -170,18 +181,39 @@ class ChatToAnthropicStream(StreamTranslator):
         finish_reason = choice.get("finish_reason")
         if finish_reason is not None and self.held_stop is None:
             out += self._close()
-            self.held_stop = anthropic_stop_reason(finish_reason)
+            self.held_stop = "refusal" if self.refused else anthropic_stop_reason(finish_reason)
         return out
 
+    def _reasoning(self, delta: dict[str, Any]) -> list[SSEEvent]:
+        """Reasoning in any Chat dialect: its text as thinking deltas, and what must go back
+        to the provider kept for the block's signature (docs/formats.md#reasoning)."""
+        dialect = dialect_of(delta)
+        if dialect is not None and self.dialect != "reasoning_details":
+            self.dialect = dialect
+        text = reasoning_text(delta)
+        given = delta.get("reasoning_details")
+        details = [d for d in given if isinstance(d, dict)] if isinstance(given, list) else []
+        if not text and details and self.dialect == "reasoning_details" \
+                and self.open_kind != "thinking":
+            text = text_of(details)  # OpenRouter may carry the text in the details only
+        out = self._text_delta("thinking", text) if text else []
+        if details:
+            if self.open_kind != "thinking":
+                out += self._open_thinking()
+            self.details.extend(details)
+        return out
     def _text_delta(self, kind: Literal["thinking", "text"], text: str) -> list[SSEEvent]:
         out: list[SSEEvent] = []
         if self.open_kind != kind:
-            start: dict[str, Any] = {"type": kind, kind: ""}
-            if kind == "thinking":
-                start["signature"] = ""  # no valid signature exists (section 10.3 step 6)
-            out += self._open(kind, start)
+            out += self._open_thinking() if kind == "thinking" else self._open(
+                "text", {"type": "text", "text": ""})
         delta_type = "thinking_delta" if kind == "thinking" else "text_delta"
         return [*out, self._delta(self.open_index, {"type": delta_type, kind: text})]
+
+    def _open_thinking(self) -> list[SSEEvent]:
+        # The signature comes as a signature_delta before the block stops, as Anthropic
+        # sends it.
+        return self._open("thinking", {"type": "thinking", "thinking": "", "signature": ""})
 
     def _tool_delta(self, tool_call: dict[str, Any]) -> list[SSEEvent]:
         out: list[SSEEvent] = []
@@ -218,9 +250,15 @@ class ChatToAnthropicStream(StreamTranslator):
     def _close(self) -> list[SSEEvent]:
         if self.open_kind is None:
             return []
+        out = []
+        if self.open_kind == "thinking":
+            signature = seal(self.details, self.dialect)
+            self.details = []
+            out.append(self._delta(self.open_index, {"type": "signature_delta",
+                                                     "signature": signature}))
         self.open_kind = None
-        return [json_event({"type": "content_block_stop", "index": self.open_index},
-                           "content_block_stop")]
+        return [*out, json_event({"type": "content_block_stop", "index": self.open_index},
+                                 "content_block_stop")]
 
     @staticmethod
     def _delta(index: int, delta: dict[str, Any]) -> SSEEvent:

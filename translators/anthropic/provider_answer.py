@@ -24,6 +24,7 @@ from ..chat.types import (
 )
 from ..errors import ErrorInfo, UpstreamFormatError, anthropic_event_error, chat_error_frame
 from ..json_values import compact_json
+from ..reasoning import Detail, ReasoningMemory, from_anthropic_blocks
 from ..sse import DONE, SSEEvent, json_event
 from ..stop_reasons import finish_reason_from_anthropic
 from ..stream import StreamTranslator
@@ -42,6 +43,7 @@ class AnthropicToChatStream(StreamTranslator):
 
     include_usage: bool
     thinking_blocks: bool = False
+    memory: ReasoningMemory | None = None
     envelope: ChunkEnvelope | None = field(default=None, init=False)
     # OpenAI counts tool calls only, not content blocks (litellm#21331).
     tool_index: int = field(default=-1, init=False)
@@ -49,6 +51,11 @@ class AnthropicToChatStream(StreamTranslator):
     blocks_with_args: set[int] = field(default_factory=set, init=False)
     usage: dict[str, Any] = field(default_factory=dict, init=False)
     finish_sent: bool = field(default=False, init=False)
+    # Reasoning a client must send back (docs/formats.md#reasoning): each thinking block
+    # as a detail, emitted whole as `reasoning_details` when the block ends.
+    thinking: dict[int, Detail] = field(default_factory=dict, init=False)
+    details: list[Detail] = field(default_factory=list, init=False)
+    call_ids: list[str] = field(default_factory=list, init=False)
 
     # Anthropic sends no [DONE]; a compatible server's stray one is not an end: only
     # message_stop is (a missing one is reported by `on_eof`). `ping` and unknown event
@@ -98,12 +105,19 @@ class AnthropicToChatStream(StreamTranslator):
             self.block_tool[index] = self.tool_index
             call = {"index": self.tool_index, "id": block["id"], "type": "function",
                     "function": {"name": block["name"], "arguments": ""}}
+            self.call_ids.append(block["id"])
             out.append(self._chunk({"tool_calls": [call]}))
         elif kind == "text" and block.get("text"):
             out.append(self._chunk({"content": block["text"]}))
-        elif kind == "thinking" and block.get("thinking"):
-            out.append(self._chunk({"reasoning_content": block["thinking"]}))
-        # redacted_thinking, server_tool_use, *_tool_result: no Chat equivalent (§10.1).
+        elif kind in ("thinking", "redacted_thinking"):
+            detail = from_anthropic_blocks([block])[0] if kind == "thinking" or block.get(
+                "data") else None
+            if detail is not None:
+                detail["index"] = len(self.details) + len(self.thinking)
+                self.thinking[index] = detail
+            if kind == "thinking" and block.get("thinking"):
+                out.append(self._chunk({"reasoning_content": block["thinking"]}))
+        # server_tool_use, *_tool_result: no Chat equivalent (docs/formats.md#streams).
         return out
 
     def _on_block_delta(self, payload: dict[str, Any]) -> list[SSEEvent]:
@@ -114,6 +128,8 @@ class AnthropicToChatStream(StreamTranslator):
         if kind == "text_delta" and delta["text"]:
             out.append(self._chunk({"content": delta["text"]}))
         elif kind == "thinking_delta" and delta["thinking"]:
+            if index in self.thinking:
+                self.thinking[index]["text"] += delta["thinking"]
             out.append(self._chunk({"reasoning_content": delta["thinking"]}))
         elif kind == "input_json_delta" and index in self.block_tool:
             # Fragments go out as they arrive, never repaired (§10.1 step 8); empty ones
@@ -121,13 +137,22 @@ class AnthropicToChatStream(StreamTranslator):
             if delta["partial_json"]:
                 self.blocks_with_args.add(index)
                 out.append(self._tool_args(index, delta["partial_json"]))
-        elif kind == "signature_delta" and self.thinking_blocks:
-            block = {"type": "thinking", "thinking": "", "signature": delta["signature"]}
-            out.append(self._chunk({"thinking_blocks": [block]}))
+        elif kind == "signature_delta":
+            if index in self.thinking:
+                self.thinking[index]["signature"] = delta["signature"]
+            if self.thinking_blocks:
+                block = {"type": "thinking", "thinking": "", "signature": delta["signature"]}
+                out.append(self._chunk({"thinking_blocks": [block]}))
         return out
 
     def _on_block_stop(self, payload: dict[str, Any]) -> list[SSEEvent]:
         index: int = payload["index"]
+        detail = self.thinking.pop(index, None)
+        if detail is not None:
+            # The whole block at once, as OpenRouter streams `reasoning_details`: a client
+            # that keeps it sends it back, signature and all.
+            self.details.append(detail)
+            return [self._chunk({"reasoning_details": [detail]})]
         if index in self.block_tool and index not in self.blocks_with_args:
             # §10.1 step 4: clients JSON.parse the arguments; "" would fail for no-arg tools.
             self.blocks_with_args.add(index)
@@ -157,6 +182,8 @@ class AnthropicToChatStream(StreamTranslator):
             out.append(json_event(self._envelope().usage_chunk(usage)))
         out.append(SSEEvent(DONE))
         self.closed = True
+        if self.memory is not None and self.call_ids:
+            self.memory.remember(self.call_ids, self.details, None)
         return out
 
     def _on_error(self, payload: dict[str, Any]) -> list[SSEEvent]:
@@ -207,8 +234,11 @@ def anthropic_response_to_chat(body: dict[str, Any]) -> dict[str, Any]:
     message: ChatMessage = {"role": "assistant", "content": "".join(texts) if texts else None}
     if reasoning:
         message["reasoning_content"] = "".join(reasoning)
-    if thinking_blocks:  # LiteLLM's extension, so the client can replay them (§5.3)
+    if thinking_blocks:
+        # Both conventions of Chat clients for reasoning sent back (docs/formats.md#reasoning):
+        # LiteLLM's `thinking_blocks` and OpenRouter's `reasoning_details`.
         message["thinking_blocks"] = thinking_blocks
+        message["reasoning_details"] = from_anthropic_blocks(thinking_blocks)
     if calls:
         message["tool_calls"] = calls
     completion: ChatCompletion = {

@@ -31,8 +31,8 @@ def requested_max_tokens(body: dict[str, Any]) -> int | None:
 
 
 def reasoning_text(message: dict[str, Any]) -> str | None:
-    """The first reasoning field (`reasoning_content`, then the others providers use) that
-    holds a non-empty string."""
+    """The first reasoning field (`reasoning_content`, then `reasoning`) that holds a
+    non-empty string; OpenRouter's `reasoning_details` are read by `reasoning.text_of`."""
     for key in _REASONING_FIELDS:
         value = message.get(key)
         if isinstance(value, str) and value:

@@ -35,6 +35,7 @@ class ChatMessage(TypedDict, total=False):
     tool_call_id: str
     reasoning_content: str
     thinking_blocks: list[dict[str, Any]]  # LiteLLM's extension: Anthropic thinking, signed
+    reasoning_details: list[dict[str, Any]]  # OpenRouter's extension (docs/formats.md#reasoning)
     refusal: str | None
 
 

@@ -33,6 +33,7 @@ from ..errors import (
     is_error_frame,
 )
 from ..ids import new_call_id, new_response_id
+from ..reasoning import Detail, Dialect, details_of, dialect_of, seal, text_of
 from ..sse import DONE, SSEEvent, json_event
 from ..stop_reasons import responses_status
 from ..stream import StreamTranslator, malformed
@@ -73,6 +74,8 @@ class _Item:
     name: str = ""
     chunks: list[str] = field(default_factory=list)  # reasoning text or tool arguments
     parts: list[_Part] = field(default_factory=list)  # message content
+    details: list[Detail] = field(default_factory=list)  # reasoning the provider wants back
+    dialect: Dialect | None = None
 
     def text(self) -> str:
         return "".join(self.chunks)
@@ -81,7 +84,11 @@ class _Item:
         if self.kind == "message":
             return message_item(self.id, status, [part.body() for part in self.parts])
         if self.kind == "reasoning":
-            return reasoning_item(self.id, status, [self.text()] if self.chunks else [])
+            # What the provider needs back is sealed into `encrypted_content`, which the
+            # client returns unchanged on the next turn (docs/formats.md#reasoning).
+            sealed = seal(self.details, self.dialect) if status != "in_progress" else None
+            return reasoning_item(self.id, status, [self.text()] if self.chunks else [],
+                                  sealed)
         return function_call_item(self.id, status, self.call_id, self.name, self.text())
 
 
@@ -177,10 +184,7 @@ class ChatToResponsesStream(StreamTranslator):
             self._terminal()
 
     def _delta(self, delta: dict[str, Any]) -> None:
-        # `reasoning_content` is the DeepSeek/LiteLLM field; some servers say `reasoning`.
-        reasoning = reasoning_text(delta)
-        if reasoning:
-            self._reasoning_delta(reasoning)
+        self._reasoning(delta)
         content = delta.get("content")
         if isinstance(content, str) and content:
             self._text_delta("output_text", content)
@@ -191,13 +195,34 @@ class ChatToResponsesStream(StreamTranslator):
             if isinstance(call, dict):
                 self._tool_delta(call, position)
 
-    def _reasoning_delta(self, text: str) -> None:
-        item = self._open
-        if item is None or item.kind != "reasoning":
-            item = self._open_item("reasoning")
-            self._emit("response.reasoning_summary_part.added", item_id=item.id,
-                       output_index=item.index, summary_index=0,
-                       part={"type": "summary_text", "text": ""})
+    def _reasoning(self, delta: dict[str, Any]) -> None:
+        """Reasoning in any Chat dialect (`reasoning_content`, `reasoning`, OpenRouter's
+        `reasoning_details`): its text as summary deltas, and what must go back to the
+        provider kept for the item's `encrypted_content`."""
+        dialect = dialect_of(delta)
+        text = reasoning_text(delta)
+        given = delta.get("reasoning_details")
+        details = [d for d in given if isinstance(d, dict)] if isinstance(given, list) else []
+        open_reasoning = self._open is not None and self._open.kind == "reasoning"
+        if not text and details and not (open_reasoning and self._open and self._open.chunks):
+            text = text_of(details)  # OpenRouter may carry the text in the details only
+        if not text and not details:
+            return
+        item = self._open if open_reasoning and self._open else self._open_reasoning()
+        item.details.extend(details)
+        if dialect is not None and item.dialect != "reasoning_details":
+            item.dialect = dialect
+        if text:
+            self._reasoning_delta(item, text)
+
+    def _open_reasoning(self) -> _Item:
+        item = self._open_item("reasoning")
+        self._emit("response.reasoning_summary_part.added", item_id=item.id,
+                   output_index=item.index, summary_index=0,
+                   part={"type": "summary_text", "text": ""})
+        return item
+
+    def _reasoning_delta(self, item: _Item, text: str) -> None:
         item.chunks.append(text)
         self._emit("response.reasoning_summary_text.delta", item_id=item.id,
                    output_index=item.index, summary_index=0, delta=text)
@@ -370,15 +395,16 @@ def chat_response_to_responses(body: dict[str, Any], request: dict[str, Any]) ->
     )
 
 
-
 def _output_items(message: dict[str, Any], response_id: str,
                   status: str) -> list[dict[str, Any]]:
     """Reasoning, then the message, then the calls: the order the model produced them in."""
     items: list[dict[str, Any]] = []
-    reasoning = reasoning_text(message)
-    if reasoning:
+    details = details_of(message)
+    reasoning = reasoning_text(message) or text_of(details)
+    if reasoning or details:
         items.append(reasoning_item(item_id("reasoning", response_id, 0), "completed",
-                                    [reasoning]))
+                                    [reasoning] if reasoning else [],
+                                    seal(details, dialect_of(message))))
     parts = []
     text = message_text(message.get("content"))
     if text:

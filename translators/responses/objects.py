@@ -80,9 +80,14 @@ def message_item(item_id: str, status: str, content: list[dict[str, Any]]) -> di
             "content": content}
 
 
-def reasoning_item(item_id: str, status: str, summary: list[str]) -> dict[str, Any]:
-    return {"id": item_id, "type": "reasoning", "status": status,
-            "summary": [{"type": "summary_text", "text": text} for text in summary]}
+def reasoning_item(item_id: str, status: str, summary: list[str],
+                   encrypted_content: str | None = None) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        "id": item_id, "type": "reasoning", "status": status,
+        "summary": [{"type": "summary_text", "text": text} for text in summary]}
+    if encrypted_content is not None:
+        item["encrypted_content"] = encrypted_content
+    return item
 
 
 def function_call_item(item_id: str, status: str, call_id: str, name: str,

@@ -33,6 +33,7 @@ from ..errors import (
     error_info_from_payload,
 )
 from ..json_values import as_dict, dicts
+from ..reasoning import Detail, ReasoningMemory, from_responses_item
 from ..sse import DONE, SSEEvent, json_event
 from ..stop_reasons import finish_reason_from_responses
 from ..stream import StreamTranslator, malformed
@@ -88,6 +89,7 @@ class ResponsesToChatStream(StreamTranslator):
     """One streamed Responses answer, as OpenAI chunks for the hub."""
 
     include_usage: bool
+    memory: ReasoningMemory | None = None
     envelope: ChunkEnvelope = field(default_factory=ChunkEnvelope, init=False)
     started: bool = field(default=False, init=False)  # the role chunk has been sent
     tool_count: int = field(default=0, init=False)  # OpenAI tool index counter
@@ -96,6 +98,8 @@ class ResponsesToChatStream(StreamTranslator):
     tools_with_arguments: set[int] = field(default_factory=set, init=False)
     reasoning_sent: bool = field(default=False, init=False)
     reasoning_gap: bool = field(default=False, init=False)  # a new summary part began
+    details: list[Detail] = field(default_factory=list, init=False)  # reasoning to send back
+    call_ids: list[str] = field(default_factory=list, init=False)
 
     # An upstream `[DONE]` is ignored (the base class's `on_done`): OpenAI may omit it, and
     # only response.completed/incomplete/failed end the answer. Unknown and extension
@@ -125,6 +129,12 @@ class ResponsesToChatStream(StreamTranslator):
 
     def _on_item_done(self, payload: dict[str, Any]) -> list[SSEEvent]:
         item = as_dict(payload.get("item"))
+        if item.get("type") == "reasoning":
+            # The finished item carries what the provider wants back on the next turn (its
+            # encrypted content): one `reasoning_details` delta (docs/formats.md#reasoning).
+            details = from_responses_item(item)
+            self.details.extend(details)
+            return self._delta({"reasoning_details": details}) if details else []
         if item.get("type") != "function_call":
             return []
         index = self._tool_for(item.get("id"), payload.get("output_index"))
@@ -219,6 +229,7 @@ class ResponsesToChatStream(StreamTranslator):
         # function_call_output.call_id: it is call_id, never the `fc_` item id (§13). The
         # item id is only a last resort for a provider that sends no call_id at all.
         call_id = item.get("call_id") or item_id or f"call_{index}"
+        self.call_ids.append(str(call_id))
         name = item.get("name")
         header = {"index": index, "id": call_id, "type": "function",
                   "function": {"name": name if isinstance(name, str) else "",
@@ -250,6 +261,8 @@ class ResponsesToChatStream(StreamTranslator):
             events.append(json_event(self.envelope.usage_chunk(usage)))
         events.append(SSEEvent(DONE))
         self.closed = True
+        if self.memory is not None and self.call_ids:
+            self.memory.remember(self.call_ids, self.details, None)
         return events
 
 
@@ -275,6 +288,7 @@ def _answer_message(output: list[Any]) -> ChatMessage:
     texts: list[str] = []
     refusals: list[str] = []
     reasoning: list[str] = []
+    details: list[Detail] = []
     calls: list[ToolCall] = []
     for item in output:
         if not isinstance(item, dict):
@@ -290,12 +304,15 @@ def _answer_message(output: list[Any]) -> ChatMessage:
             calls.append(_tool_call(item))
         elif kind == "reasoning":
             reasoning.extend(_reasoning_texts(item))
+            details.extend(from_responses_item(item))
         # Other items (web_search_call, ...) are hosted-tool traces with no Chat field.
     message: ChatMessage = {"role": "assistant", "content": "".join(texts) if texts else None}
     if refusals:
         message["refusal"] = "".join(refusals)
     if reasoning:
         message["reasoning_content"] = _REASONING_SEPARATOR.join(reasoning)
+    if details:
+        message["reasoning_details"] = details
     if calls:
         message["tool_calls"] = calls
     return message
