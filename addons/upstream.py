@@ -51,7 +51,7 @@ from mitmproxy.proxy.mode_specs import ReverseMode
 
 from ..translators.errors import ErrorInfo
 from .answers import error_response
-from .state import Gateway, info, is_ours
+from .state import Gateway, Route, info, record
 
 logger = logging.getLogger(__name__)
 
@@ -107,9 +107,8 @@ class GatewayHttpStream(HttpStream):
 
     def _timeout(self) -> float | None:
         flow_ = getattr(self, "flow", None)  # set once the request headers arrived
-        if flow_ is None or not is_ours(flow_):
-            return None
-        return info(flow_).get("timeout")
+        route = self.gateway.route(flow_) if flow_ is not None else None
+        return route.timeout if route else None
 
     def _awaiting_upstream(self) -> bool:
         return self._sent_at is not None and self.server_state in (
@@ -130,7 +129,7 @@ class GatewayHttpStream(HttpStream):
         if time.monotonic() - self._last_activity < timeout:
             yield from self._arm_timer()
             return
-        info(self.flow)["timed_out"] = True
+        record(self.flow, timed_out=True)
         # Cancel the upstream request the way mitmproxy does when a client goes away:
         # HTTP/1 closes that connection, HTTP/2 resets only this stream.
         yield SendHttp(RequestProtocolError(self.stream_id, "timed out", ErrorCode.CANCEL),
@@ -144,8 +143,8 @@ class GatewayHttpStream(HttpStream):
                               ) -> CommandGenerator:
         answerable = not (self.client_state == self.state_errored
                           or self.server_state in (self.state_done, self.state_errored))
-        if isinstance(event, ResponseProtocolError) and answerable and is_ours(self.flow) \
-                and "provider" in info(self.flow):
+        if isinstance(event, ResponseProtocolError) and answerable \
+                and self.gateway.route(self.flow) is not None:
             yield from self._fail_upstream(event.message, event.code)
         else:
             yield from super().handle_protocol_error(event)
@@ -234,10 +233,10 @@ class UpstreamErrors:
         exchange = self.gateway.peek_exchange(flow_)
         if exchange is None or not exchange.upstream_failed:
             return  # e.g. the client went away: nobody to answer
-        meta = info(flow_)
-        provider_name = meta.get("provider", "?")
-        error = self._describe(flow_, provider_name)
-        logger.warning("%s %s: %s", provider_name, meta.get("upstream_model"), error.message)
+        route = self.gateway.route(flow_)
+        error = self._describe(flow_, route)
+        logger.warning("%s %s: %s", route.provider_name if route else "?",
+                       route.upstream_model if route else None, error.message)
         if exchange.stream is not None:
             exchange.stream_tail = exchange.stream.fail(error)
             if flow_.response is not None:
@@ -245,14 +244,14 @@ class UpstreamErrors:
         else:
             flow_.response = error_response(flow_, error)
 
-    def _describe(self, flow_: http.HTTPFlow, provider_name: str) -> ErrorInfo:
-        meta = info(flow_)
+    def _describe(self, flow_: http.HTTPFlow, route: Route | None) -> ErrorInfo:
+        provider_name = route.provider_name if route else "?"
         message = flow_.error.msg if flow_.error else "unknown error"
-        provider = self.gateway.config.provider(provider_name)
+        provider = route.provider if route else None
         where = provider.origin if provider else f"{flow_.request.scheme}://" \
             f"{flow_.request.pretty_host}:{flow_.request.port}"
-        if meta.get("timed_out"):
-            timeout = meta.get("timeout", 0)
+        if info(flow_).get("timed_out"):
+            timeout = route.timeout if route else 0
             return ErrorInfo(504, f"Provider '{provider_name}' did not answer within "
                              f"{timeout:g} s (its timeout).", code="provider_timeout")
         if flow_.response is None and flow_.server_conn.timestamp_tcp_setup is None:
