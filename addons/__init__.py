@@ -7,31 +7,36 @@
 from __future__ import annotations
 
 from ..config.secrets import Secrets
-from .catalog import Catalog
+from .admin import Admin
 from .config_watch import ConfigWatcher
+from .connections import Connections
 from .credentials import Credentials
 from .ingress import Ingress
 from .inspect import Inspect
 from .local import Local
+from .models_endpoint import ModelsEndpoint
 from .router import Router
 from .state import Gateway
 from .translate import Translate
+from .translate_answer import TranslateAnswer
 from .upstream import UpstreamErrors
 
 
 def pipeline(gateway: Gateway | None = None, secrets: Secrets | None = None) -> list[object]:
     gateway = gateway or Gateway(secrets)
-    local: Local | None = None
-    catalog = Catalog(gateway, local_models=lambda: local.model_ids() if local else [])
-    local = Local(gateway, catalog)
+    local = Local(gateway)
+    connections = Connections(gateway)
     return [
         ConfigWatcher(gateway),  # publishes the config every other addon reads
         UpstreamErrors(gateway),  # the provider leg: wire-only secrets, timeouts, failures
         Ingress(gateway),  # classify, check, parse the JSON body once
-        Router(gateway, catalog, local.model_ids),  # model -> provider or local model
-        local,  # admin endpoints; local models -> the loopback MLX server
-        Translate(gateway),  # body, endpoint and answer in each side's format
+        Router(gateway, connections, local.model_ids),  # model -> the flow's Route
+        Admin(gateway, connections, local),  # GET /health, GET /admin/providers
+        local,  # local models -> the loopback MLX server
+        Translate(gateway),  # the request's body and endpoint in the provider's format
+        TranslateAnswer(gateway),  # the answer in the client's format, streamed or whole
         Credentials(gateway),  # host, port, scheme; the provider's headers and secrets
-        catalog,  # provider states and model lists; GET /v1/models
-        Inspect(),  # labels and one log line per flow
+        connections,  # provider states and discovered models
+        ModelsEndpoint(gateway, connections, local.model_ids),  # GET /v1/models
+        Inspect(gateway),  # labels and one log line per flow
     ]

@@ -8,7 +8,7 @@ from typing import Any
 from mitmproxy import http
 
 from ..translators.errors import ErrorInfo, Format, render_error
-from .state import info
+from .state import as_format, info
 
 JSON_HEADERS = {"content-type": "application/json"}
 
@@ -20,8 +20,8 @@ def json_response(status: int, payload: Any, headers: dict[str, str] | None = No
 
 
 def client_format(flow: http.HTTPFlow) -> Format:
-    fmt = info(flow).get("client_format", "openai")
-    return fmt if fmt in ("anthropic", "responses") else "openai"  # type: ignore[return-value]
+    """The format the client's errors are rendered in, as ingress classified it."""
+    return as_format(info(flow).get("client_format"))
 
 
 def error_response(flow: http.HTTPFlow, error: ErrorInfo,

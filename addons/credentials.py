@@ -11,6 +11,9 @@ swaps in on a copy of the request at the moment it is written to the provider. S
 `mitmdump -w`, intercepts and every later addon only ever see the marker. A replayed flow
 (from mitmweb or a saved file) does not pass through that layer, so its secrets are set on
 the request itself and redacted again as soon as the answer's headers arrive.
+
+It expects the flow's `Route` (set by the router; for a replayed saved flow, the route saved
+in its metadata) and acts only on flows routed to a provider.
 """
 
 from __future__ import annotations
@@ -25,8 +28,9 @@ from mitmproxy import http
 from ..config.auth import ANTHROPIC_VERSION, MissingKeyError, ProviderHeaders
 from ..config.model import ProviderConfig
 from ..config.secrets import SecretError
-from .answers import answer_error
-from .state import Gateway, info
+from .answers import answer_error, is_answered
+from .fail_closed import fails_closed
+from .state import Gateway, Route
 
 logger = logging.getLogger(__name__)
 
@@ -59,22 +63,21 @@ class Credentials:
     def __init__(self, gateway: Gateway):
         self.gateway = gateway
 
+    @fails_closed("add the provider's credentials")
     def request(self, flow: http.HTTPFlow) -> Coroutine[Any, Any, None] | None:
-        if flow.response or flow.error or not flow.live:
+        if is_answered(flow):
             return None
-        exchange = self.gateway.peek_exchange(flow)
-        provider = exchange.provider if exchange else None
-        if provider is None and flow.is_replay == "request":
-            provider = self.gateway.config.provider(info(flow).get("provider", ""))
-        if provider is None:
+        route = self.gateway.route(flow)
+        if route is None or route.provider is None:
             return None  # a local model or a gateway answer: nothing to authenticate
-        cached = self.gateway.secret_cache.cached(provider)
+        cached = self.gateway.secret_cache.cached(route.provider)
         if cached is not None:
-            self._apply(flow, provider, cached)
+            self._apply(flow, route, route.provider, cached)
             return None
-        return self._resolve_and_apply(flow, provider)
+        return self._resolve_and_apply(flow, route, route.provider)
 
-    async def _resolve_and_apply(self, flow: http.HTTPFlow, provider: ProviderConfig) -> None:
+    async def _resolve_and_apply(self, flow: http.HTTPFlow, route: Route,
+                                 provider: ProviderConfig) -> None:
         try:
             headers = await asyncio.to_thread(self.gateway.secret_cache.headers, provider)
         except MissingKeyError as exc:
@@ -86,15 +89,13 @@ class Credentials:
             answer_error(flow, 503, f"Cannot read the secrets of provider '{provider.name}': "
                          f"{exc}", code="keychain_unavailable")
             return
-        self._apply(flow, provider, headers)
+        self._apply(flow, route, provider, headers)
 
-    def _apply(self, flow: http.HTTPFlow, provider: ProviderConfig,
+    def _apply(self, flow: http.HTTPFlow, route: Route, provider: ProviderConfig,
                headers: ProviderHeaders) -> None:
         request = flow.request
-        meta = info(flow)
         client_version = request.headers.get("anthropic-version")
-        keeps_version = meta.get("client_format") == "anthropic" and provider.format == \
-            "anthropic"
+        keeps_version = route.client_format == "anthropic" and provider.format == "anthropic"
         drop_client_auth(request, keep_anthropic_version=keeps_version)
         point_at(request, provider)
         for name, value in headers.plain.items():
@@ -120,7 +121,8 @@ class Credentials:
     def _redact_replayed(self, flow: http.HTTPFlow) -> None:
         if flow.is_replay != "request":
             return
-        provider = self.gateway.config.provider(info(flow).get("provider", ""))
+        route = self.gateway.route(flow)
+        provider = route.provider if route else None
         if provider is None:
             return
         cached = self.gateway.secret_cache.cached(provider)

@@ -4,7 +4,8 @@ Hooks: `requestheaders` classifies the path (also accepted without `/v1`) into a
 the client's API format, checks the listen token and the declared body size; `request`
 parses the JSON body into the flow's `Exchange`. Anything malformed is answered here, in
 the client's own error format: 400 bad JSON, 401 missing token, 404 unknown endpoint,
-405 wrong method, 413 too large.
+405 wrong method, 413 too large. The first addon of a flow: it writes the flow's metadata
+(kind, client format, model, stream) that the others read.
 """
 
 from __future__ import annotations
@@ -15,11 +16,13 @@ from typing import Any
 
 from mitmproxy import http
 
+from ..translators.formats import Format
 from .answers import answer_error, is_answered
-from .state import Gateway, Kind, info, is_routed_replay
+from .fail_closed import fails_closed
+from .state import Gateway, Kind, info, is_routed_replay, record
 
 # (path without /v1, method) -> kind, client format
-_ENDPOINTS: dict[str, tuple[str, Kind, str]] = {
+_ENDPOINTS: dict[str, tuple[str, Kind, Format]] = {
     "/chat/completions": ("POST", "chat", "openai"),
     "/messages": ("POST", "messages", "anthropic"),
     "/messages/count_tokens": ("POST", "count_tokens", "anthropic"),
@@ -39,14 +42,14 @@ def normalize_path(path: str) -> str:
     return path
 
 
-def classify(method: str, path: str) -> tuple[Kind, str, str | None]:
+def classify(method: str, path: str) -> tuple[Kind, Format, str | None]:
     """Kind, client format, and the allowed method when `method` is the wrong one."""
     normalized = normalize_path(path)
     if normalized.startswith("/models/") and len(normalized) > len("/models/"):
         return ("model", "openai", None if method == "GET" else "GET")
     endpoint = _ENDPOINTS.get(normalized)
     if endpoint is None:
-        fmt = "anthropic" if normalized.startswith("/messages") else "openai"
+        fmt: Format = "anthropic" if normalized.startswith("/messages") else "openai"
         return ("unknown", fmt, None)
     allowed, kind, fmt = endpoint
     return (kind, fmt, None if method == allowed else allowed)
@@ -56,6 +59,7 @@ class Ingress:
     def __init__(self, gateway: Gateway):
         self.gateway = gateway
 
+    @fails_closed("read the request")
     def requestheaders(self, flow: http.HTTPFlow) -> None:
         if is_answered(flow) or is_routed_replay(flow):
             return
@@ -63,9 +67,7 @@ class Ingress:
         kind, fmt, allowed = classify(request.method, request.path)
         if kind in ("models", "model") and "anthropic-version" in request.headers:
             fmt = "anthropic"  # the Anthropic SDK's models.list() wants its own shape
-        meta = info(flow)
-        meta["kind"] = kind
-        meta["client_format"] = fmt
+        record(flow, kind=kind, client_format=fmt)
         if kind == "unknown":
             answer_error(flow, 404, f"Unknown endpoint {request.method} {request.path}. "
                          "mitmllm serves /v1/chat/completions, /v1/messages, /v1/responses, "
@@ -85,11 +87,11 @@ class Ingress:
         if declared.isdigit() and int(declared) > self._max_body():
             self._too_large(flow)
 
+    @fails_closed("read the request")
     def request(self, flow: http.HTTPFlow) -> None:
         if is_answered(flow) or is_routed_replay(flow):
             return
-        meta = info(flow)
-        if meta.get("kind") not in MODEL_KINDS:
+        if info(flow).get("kind") not in MODEL_KINDS:
             return
         content = flow.request.raw_content or b""
         if len(content) > self._max_body():
@@ -98,8 +100,7 @@ class Ingress:
         body = self._parse(flow, content)
         if body is not None:
             self.gateway.exchange(flow).body = body
-            meta["model"] = body["model"]
-            meta["stream"] = body.get("stream") is True
+            record(flow, model=body["model"], stream=body.get("stream") is True)
 
     def _parse(self, flow: http.HTTPFlow, content: bytes) -> dict[str, Any] | None:
         if flow.request.headers.get("content-encoding", "identity") not in ("identity", ""):

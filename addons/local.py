@@ -1,13 +1,13 @@
-"""Local: answers the admin endpoints from memory and sends local models to the MLX server.
+"""Local: sends the flows the router gave to a local model to the MLX server.
 
-Hook `request`: `GET /health` and `GET /admin/providers` are answered here. A flow the
-router gave to a local model is pointed at the in-process aiohttp server of
-`mitmllm.local` on a loopback port. Not `Response.make`: mitmproxy sends an addon-made
-response whole, so tokens could not stream; through the loopback server they stream, and
-show in mitmweb, exactly like a remote provider's.
+Hook `request`: a flow whose `Route` (set by the router) is local is pointed at the
+in-process aiohttp server of `mitmllm.local` on a loopback port. Not `Response.make`:
+mitmproxy sends an addon-made response whole, so tokens could not stream; through the
+loopback server they stream, and show in mitmweb, exactly like a remote provider's.
 
 Hooks `running`/`done` start and stop that server; config changes rescan the model folders,
-and so does a background scan every 30 s (models downloaded meanwhile).
+and so does a background scan every 30 s (models downloaded meanwhile). The router and the
+models endpoint ask `model_ids()`; `/admin/providers` asks `model_ids()`, `state()`, `url`.
 """
 
 from __future__ import annotations
@@ -18,11 +18,11 @@ from typing import Any
 
 from mitmproxy import http
 
-from ..config.model import LOCAL_PROVIDER, GatewayConfig
+from ..config.model import GatewayConfig
 from ..local.server import LocalBackend
-from .answers import answer_error, is_answered, json_response
-from .catalog import Catalog
-from .state import Gateway, info, is_routed_replay
+from .answers import answer_error, is_answered
+from .fail_closed import fails_closed
+from .state import Gateway, is_routed_replay
 
 logger = logging.getLogger(__name__)
 
@@ -30,15 +30,12 @@ RESCAN_SECONDS = 30.0
 
 
 class Local:
-    def __init__(self, gateway: Gateway, catalog: Catalog):
+    def __init__(self, gateway: Gateway):
         self.gateway = gateway
-        self.catalog = catalog
         self.backend: LocalBackend | None = None
         self.port: int | None = None
         self._rescan: asyncio.Task[None] | None = None
         gateway.on_config(self._config_changed)
-
-    # --- lifecycle -------------------------------------------------------------------
 
     def _backend(self) -> LocalBackend:
         if self.backend is None:
@@ -51,6 +48,19 @@ class Local:
         if not self.gateway.config.local.enabled:
             return []
         return [model.id for model in self._backend().models()]
+
+    def state(self) -> tuple[str, str | None]:
+        """disabled, unavailable (and why: no MLX on this machine), or connected."""
+        if not self.gateway.config.local.enabled:
+            return ("disabled", None)
+        if not self._backend().available:
+            return ("unavailable", self._backend().reason)
+        return ("connected", None)
+
+    @property
+    def url(self) -> str | None:
+        """The loopback server's base URL while it runs."""
+        return None if self.port is None else f"http://127.0.0.1:{self.port}/v1"
 
     async def running(self) -> None:
         if self.port is None and self.gateway.config.local.enabled:
@@ -82,18 +92,12 @@ class Local:
             self.backend.reconfigure(model_dirs=new.local.model_dirs,
                                      max_loaded=new.local.max_loaded)
 
-    # --- flows -----------------------------------------------------------------------
-
+    @fails_closed("send the request to the local model")
     def request(self, flow: http.HTTPFlow) -> Any:
         if is_answered(flow) or is_routed_replay(flow):
             return None
-        meta = info(flow)
-        kind = meta.get("kind")
-        if kind == "health":
-            flow.response = json_response(200, {"status": "ok"})
-        elif kind == "admin":
-            flow.response = json_response(200, self.providers_payload())
-        elif meta.get("provider") == LOCAL_PROVIDER:
+        route = self.gateway.route(flow)
+        if route is not None and route.is_local:
             return self._point_at_server(flow)
         return None
 
@@ -113,24 +117,3 @@ class Local:
         request.host_header = f"127.0.0.1:{self.port}"
         for name in ("authorization", "x-api-key"):
             request.headers.pop(name, None)
-
-    def providers_payload(self) -> list[dict[str, Any]]:
-        config = self.gateway.config
-        rows = [self.catalog.status(p).to_json(p) for p in config.providers]
-        rows.append(self._local_row())
-        return rows
-
-    def _local_row(self) -> dict[str, Any]:
-        local = self.gateway.config.local
-        row: dict[str, Any] = {"name": LOCAL_PROVIDER, "format": "openai", "error": None,
-                               "models": self.model_ids(), "url": None, "static_models": []}
-        if not local.enabled:
-            row["state"] = "disabled"
-        elif not self._backend().available:
-            row["state"] = "unavailable"
-            row["error"] = self._backend().reason
-        else:
-            row["state"] = "connected"
-            if self.port is not None:
-                row["url"] = f"http://127.0.0.1:{self.port}/v1"
-        return row

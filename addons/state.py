@@ -4,10 +4,14 @@ Two kinds of per-flow data, kept apart on purpose:
 
 - `flow.metadata["mitmllm"]` (a `FlowInfo`): small plain data (kind, formats, provider,
   models, dropped fields). Saved flows deep-copy it and mitmweb shows it, so it never holds
-  a secret or a live object.
-- `Exchange`: live objects (the parsed body, the provider, the stream translator, the
-  secret header values for the wire), held in a weak map so they vanish with the flow and
-  are never serialized.
+  a secret or a live object. `info()` reads it (and never creates it); `record()` writes it.
+- `Exchange`: live objects (the parsed body, the `Route`, the stream adapter, the secret
+  header values for the wire), held in a weak map so they vanish with the flow and are
+  never serialized.
+
+The `Route` is where a flow goes. The router sets it once (`Gateway.set_route`), which also
+writes its plain copy into the metadata; every later addon reads `Gateway.route(flow)`.
+A replayed saved flow has no Exchange, so only then is its route read back from that copy.
 """
 
 from __future__ import annotations
@@ -15,15 +19,18 @@ from __future__ import annotations
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypedDict
+from typing import Any, Literal, TypedDict, Unpack
 
 from mitmproxy import http
 
 from ..config.auth import SecretCache
-from ..config.model import GatewayConfig, ProviderConfig
+from ..config.model import LOCAL_PROVIDER, GatewayConfig, ProviderConfig
 from ..config.secrets import Secrets
+from ..translators.formats import Format, is_format
+from .streaming import StreamAdapter
 
 METADATA_KEY = "mitmllm"
+LOCAL_TIMEOUT = 600.0  # local generation can be slow on CPU; it never waits on a network
 
 Kind = Literal["chat", "messages", "responses", "count_tokens", "models", "model", "health",
                "admin", "unknown"]
@@ -31,10 +38,10 @@ Kind = Literal["chat", "messages", "responses", "count_tokens", "models", "model
 
 class FlowInfo(TypedDict, total=False):
     kind: Kind
-    client_format: str  # openai | anthropic | responses
+    client_format: Format
     model: str  # as the client asked
     provider: str  # provider name, or "local"
-    provider_format: str
+    provider_format: Format
     upstream_model: str
     stream: bool
     timeout: float
@@ -42,14 +49,55 @@ class FlowInfo(TypedDict, total=False):
     timed_out: bool
 
 
+def as_format(value: object) -> Format:
+    """A format read from plain data; anything else reads as the hub's own, `openai`."""
+    return value if is_format(value) else "openai"
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """Where one flow goes: a provider (or the local backend), the model id it is asked for
+    there, the formats on both sides, and how long the provider may stay silent. Built by
+    `to()` for a live flow, or by `saved()` for a replayed one."""
+
+    provider_name: str  # as the config spells it, or "local"
+    provider: ProviderConfig | None  # None: the local backend (or a saved provider now gone)
+    upstream_model: str
+    client_format: Format
+    provider_format: Format
+    timeout: float  # seconds
+
+    @classmethod
+    def to(cls, provider: ProviderConfig | None, upstream_model: str,
+           client_format: Format) -> Route:
+        if provider is None:
+            return cls(LOCAL_PROVIDER, None, upstream_model, client_format, "openai",
+                       LOCAL_TIMEOUT)
+        return cls(provider.name, provider, upstream_model, client_format,
+                   as_format(provider.format), provider.timeout)
+
+    @classmethod
+    def saved(cls, meta: FlowInfo, config: GatewayConfig) -> Route:
+        """The route of a replayed saved flow, read back from its metadata."""
+        name = meta.get("provider", LOCAL_PROVIDER)
+        provider = None if name == LOCAL_PROVIDER else config.provider(name)
+        return cls(name, provider, meta.get("upstream_model", ""),
+                   as_format(meta.get("client_format")), as_format(meta.get("provider_format")),
+                   meta.get("timeout", LOCAL_TIMEOUT))
+
+    @property
+    def is_local(self) -> bool:
+        return self.provider is None and self.provider_name == LOCAL_PROVIDER
+
+
 @dataclass(eq=False)
 class Exchange:
     body: dict[str, Any] | None = None  # the client's JSON body, parsed once by ingress
-    provider: ProviderConfig | None = None  # None for local models and gateway answers
+    route: Route | None = None  # set once, by the router
     wire_headers: dict[str, str] = field(default_factory=dict)  # secret values, wire only
     upstream_failed: bool = False  # set by the upstream layer before the error hook
     stream_tail: bytes | None = None  # what ends a broken stream, set in the error hook
-    stream: Any = None  # the flow's stream adapter, if its answer is streamed
+    stream: StreamAdapter | None = None  # the flow's stream adapter, if its answer streams
 
 
 class Gateway:
@@ -72,6 +120,24 @@ class Gateway:
     def peek_exchange(self, flow: http.HTTPFlow) -> Exchange | None:
         return self._exchanges.get(flow)
 
+    def set_route(self, flow: http.HTTPFlow, route: Route) -> None:
+        """The router's decision, and its plain copy for mitmweb and saved flows."""
+        exchange = self.exchange(flow)
+        if exchange.route is not None:
+            raise RuntimeError(f"flow {flow.id} is routed already")
+        exchange.route = route
+        record(flow, upstream_model=route.upstream_model, provider=route.provider_name,
+               provider_format=route.provider_format, timeout=route.timeout)
+
+    def route(self, flow: http.HTTPFlow) -> Route | None:
+        """Where the flow goes; None for the gateway's own answers and unrouted flows."""
+        exchange = self._exchanges.get(flow)
+        if exchange is not None and exchange.route is not None:
+            return exchange.route
+        if is_routed_replay(flow):
+            return Route.saved(info(flow), self.config)
+        return None
+
     def on_config(self, listener: Callable[[GatewayConfig, GatewayConfig], None]) -> None:
         """Call `listener(old, new)` whenever a new config is published."""
         self._config_listeners.append(listener)
@@ -84,11 +150,15 @@ class Gateway:
 
 
 def info(flow: http.HTTPFlow) -> FlowInfo:
-    """The flow's mitmllm metadata, created on first use."""
+    """A copy of the flow's mitmllm metadata, empty when it has none; never creates it."""
     found = flow.metadata.get(METADATA_KEY)
-    if found is None:
-        found = flow.metadata[METADATA_KEY] = FlowInfo()
-    return found  # type: ignore[no-any-return]
+    return FlowInfo(**found) if found else FlowInfo()
+
+
+def record(flow: http.HTTPFlow, **fields: Unpack[FlowInfo]) -> None:
+    """Write fields of the flow's mitmllm metadata, creating it on first use."""
+    found: FlowInfo = flow.metadata.setdefault(METADATA_KEY, FlowInfo())
+    found.update(fields)
 
 
 def is_ours(flow: http.HTTPFlow) -> bool:

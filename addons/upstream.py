@@ -46,7 +46,7 @@ from .mitmproxy_internals import (
     contract_problems,
     install_http_layer,
 )
-from .state import Gateway, info, is_ours
+from .state import Gateway, Route, info, record
 
 logger = logging.getLogger(__name__)
 
@@ -79,9 +79,8 @@ class GatewayHttpStream(HookedHttpStream):
 
     def _timeout(self) -> float | None:
         flow_ = self.http_flow
-        if flow_ is None or not is_ours(flow_):
-            return None
-        return info(flow_).get("timeout")
+        route = self.gateway.route(flow_) if flow_ is not None else None
+        return route.timeout if route else None
 
     def _arm_timer(self) -> CommandGenerator:
         timeout = self._timeout()
@@ -98,15 +97,14 @@ class GatewayHttpStream(HookedHttpStream):
         if monotonic() - self._last_activity < timeout:
             yield from self._arm_timer()
             return
-        info(self._flow())["timed_out"] = True
+        record(self._flow(), timed_out=True)
         yield from self.cancel_request("timed out")
         yield from self._fail_upstream(f"no answer from the provider within {timeout:g} s")
 
     # --- failures ----------------------------------------------------------------------
 
     def upstream_error(self, message: str, code: ErrorCode) -> CommandGenerator | None:
-        flow_ = self._flow()
-        if not (is_ours(flow_) and "provider" in info(flow_)):
+        if self.gateway.route(self._flow()) is None:
             return None  # not a provider's answer (a gateway answer, an unrouted flow)
         return self._fail_upstream(message, code)
 
@@ -169,10 +167,10 @@ class UpstreamErrors:
         exchange = self.gateway.peek_exchange(flow_)
         if exchange is None or not exchange.upstream_failed:
             return  # e.g. the client went away: nobody to answer
-        meta = info(flow_)
-        provider_name = meta.get("provider", "?")
-        error = self._describe(flow_, provider_name)
-        logger.warning("%s %s: %s", provider_name, meta.get("upstream_model"), error.message)
+        route = self.gateway.route(flow_)
+        error = self._describe(flow_, route)
+        logger.warning("%s %s: %s", route.provider_name if route else "?",
+                       route.upstream_model if route else None, error.message)
         if exchange.stream is not None:
             exchange.stream_tail = exchange.stream.fail(error)
             if flow_.response is not None:
@@ -180,14 +178,14 @@ class UpstreamErrors:
         else:
             flow_.response = error_response(flow_, error)
 
-    def _describe(self, flow_: http.HTTPFlow, provider_name: str) -> ErrorInfo:
-        meta = info(flow_)
+    def _describe(self, flow_: http.HTTPFlow, route: Route | None) -> ErrorInfo:
+        provider_name = route.provider_name if route else "?"
         message = flow_.error.msg if flow_.error else "unknown error"
-        provider = self.gateway.config.provider(provider_name)
+        provider = route.provider if route else None
         where = provider.origin if provider else f"{flow_.request.scheme}://" \
             f"{flow_.request.pretty_host}:{flow_.request.port}"
-        if meta.get("timed_out"):
-            timeout = meta.get("timeout", 0)
+        if info(flow_).get("timed_out"):
+            timeout = route.timeout if route else 0
             return ErrorInfo(504, f"Provider '{provider_name}' did not answer within "
                              f"{timeout:g} s (its timeout).", code="provider_timeout")
         if flow_.response is None and flow_.server_conn.timestamp_tcp_setup is None:

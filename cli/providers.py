@@ -264,7 +264,7 @@ def cmd_providers_set_key(args: argparse.Namespace) -> int:
 def cmd_providers_test(args: argparse.Namespace) -> int:
     import aiohttp
 
-    from ..addons.catalog import probe
+    from ..addons.connections import probe
     from ..config.auth import SecretCache
 
     provider = provider_named(load(args), args.name)

@@ -40,7 +40,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_models(args: argparse.Namespace) -> int:
     import aiohttp
 
-    from ..addons.catalog import probe
+    from ..addons.connections import probe
     from ..config.auth import SecretCache
 
     config = load(args)

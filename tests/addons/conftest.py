@@ -4,8 +4,10 @@ no provider keys inherited from the environment; tests give keys with `monkeypat
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import keyring
 import keyring.backends.null
@@ -28,3 +30,15 @@ def null_keyring(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempP
         yield
     finally:
         keyring.set_keyring(previous)
+
+
+@pytest.fixture
+def model_dir(tmp_path: Path) -> Path:
+    """A folder that local model discovery counts as one model, `tiny-folder` (never
+    loaded: MLX is not run by the addon tests)."""
+    folder = tmp_path / "models" / "tiny-folder"
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text(json.dumps({"model_type": "llama"}))
+    (folder / "model.safetensors").write_bytes(b"")
+    (folder / "tokenizer.json").write_text("{}")
+    return folder.parent

@@ -28,7 +28,7 @@ from support.addon_helpers import (
     run_request_hooks,
 )
 
-from mitmllm.addons.catalog import Catalog
+from mitmllm.addons.connections import Connections
 from mitmllm.addons.credentials import REDACTED, Credentials
 from mitmllm.addons.ingress import Ingress
 from mitmllm.addons.router import Router
@@ -50,8 +50,7 @@ def keys(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def pipeline(gateway: Gateway) -> list[object]:
-    catalog = Catalog(gateway)
-    return [Ingress(gateway), Router(gateway, catalog), Translate(gateway),
+    return [Ingress(gateway), Router(gateway, Connections(gateway)), Translate(gateway),
             Credentials(gateway)]
 
 

@@ -15,7 +15,7 @@ from support.addon_helpers import (
     run_request_hooks,
 )
 
-from mitmllm.addons.catalog import Catalog
+from mitmllm.addons.connections import Connections
 from mitmllm.addons.ingress import Ingress
 from mitmllm.addons.inspect import Inspect
 from mitmllm.addons.router import Router
@@ -24,13 +24,13 @@ from mitmllm.addons.router import Router
 async def test_label_names_provider_upstream_model_and_formats() -> None:
     gateway = make_gateway()
     flow = make_flow("POST", "/v1/chat/completions", chat_body("anthropic/claude-x"))
-    await run_request_hooks(flow, [Ingress(gateway), Router(gateway, Catalog(gateway)),
-                                   Inspect()])
+    await run_request_hooks(flow, [Ingress(gateway), Router(gateway, Connections(gateway)),
+                                   Inspect(gateway)])
     assert flow.comment == "anthropic · claude-x · openai → anthropic"
 
     flow = make_flow("POST", "/v1/messages", messages_body("anthropic/claude-x"))
-    await run_request_hooks(flow, [Ingress(gateway), Router(gateway, Catalog(gateway)),
-                                   Inspect()])
+    await run_request_hooks(flow, [Ingress(gateway), Router(gateway, Connections(gateway)),
+                                   Inspect(gateway)])
     assert flow.comment == "anthropic · claude-x · anthropic"
 
 
@@ -38,12 +38,12 @@ async def test_a_users_own_comment_is_kept_and_gateway_answers_are_not_labelled(
     gateway = make_gateway()
     flow = make_flow("POST", "/v1/chat/completions", chat_body("openai/gpt-4o"))
     flow.comment = "mine"
-    await run_request_hooks(flow, [Ingress(gateway), Router(gateway, Catalog(gateway)),
-                                   Inspect()])
+    await run_request_hooks(flow, [Ingress(gateway), Router(gateway, Connections(gateway)),
+                                   Inspect(gateway)])
     assert flow.comment == "mine"
 
     flow = make_flow("GET", "/v1/models")
-    await run_request_hooks(flow, [Ingress(gateway), Inspect()])
+    await run_request_hooks(flow, [Ingress(gateway), Inspect(gateway)])
     assert flow.comment == ""
 
 
@@ -53,10 +53,10 @@ async def test_one_log_line_per_routed_flow_without_secrets(
     flow = make_flow("POST", "/v1/chat/completions",
                      chat_body("openrouter/openai/gpt-4o", stream=True),
                      headers={"authorization": "Bearer sk-client-secret"})
-    await run_request_hooks(flow, [Ingress(gateway), Router(gateway, Catalog(gateway))])
+    await run_request_hooks(flow, [Ingress(gateway), Router(gateway, Connections(gateway))])
     flow.response = tutils.tresp(status_code=201)
     caplog.set_level(logging.INFO, logger="mitmllm")
-    Inspect().response(flow)
+    Inspect(gateway).response(flow)
     lines = [r.getMessage() for r in caplog.records if r.name == "mitmllm"]
     assert len(lines) == 1
     line = lines[0]
@@ -71,12 +71,12 @@ async def test_errors_are_logged_and_gateway_answers_are_not(
     gateway = make_gateway()
     caplog.set_level(logging.INFO, logger="mitmllm")
     flow = make_flow("POST", "/v1/chat/completions", chat_body("openai/gpt-4o"))
-    await run_request_hooks(flow, [Ingress(gateway), Router(gateway, Catalog(gateway))])
-    Inspect().error(flow)
+    await run_request_hooks(flow, [Ingress(gateway), Router(gateway, Connections(gateway))])
+    Inspect(gateway).error(flow)
     models = make_flow("GET", "/v1/models")
     Ingress(gateway).requestheaders(models)
     models.response = tutils.tresp()
-    Inspect().response(models)
+    Inspect(gateway).response(models)
     lines = [r.getMessage() for r in caplog.records if r.name == "mitmllm"]
     assert len(lines) == 1
     assert "error" in lines[0] and "gpt-4o" in lines[0]

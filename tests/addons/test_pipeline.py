@@ -24,21 +24,25 @@ from support.addon_helpers import (
 )
 
 from mitmllm.addons import pipeline
-from mitmllm.addons.catalog import Catalog
+from mitmllm.addons.admin import Admin
 from mitmllm.addons.config_watch import ConfigWatcher
+from mitmllm.addons.connections import Connections
 from mitmllm.addons.credentials import REDACTED, Credentials
 from mitmllm.addons.ingress import Ingress
 from mitmllm.addons.inspect import Inspect
 from mitmllm.addons.local import Local
+from mitmllm.addons.models_endpoint import ModelsEndpoint
 from mitmllm.addons.router import Router
 from mitmllm.addons.state import Gateway
 from mitmllm.addons.translate import Translate
+from mitmllm.addons.translate_answer import TranslateAnswer
 from mitmllm.addons.upstream import UpstreamErrors
 
 
 def test_pipeline_order_is_the_designs() -> None:
     assert [type(a) for a in pipeline()] == [ConfigWatcher, UpstreamErrors, Ingress, Router,
-                                             Local, Translate, Credentials, Catalog, Inspect]
+                                             Admin, Local, Translate, TranslateAnswer,
+                                             Credentials, Connections, ModelsEndpoint, Inspect]
 
 
 async def dispatch(tctx: taddons.context, flow: http.HTTPFlow) -> None:

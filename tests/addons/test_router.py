@@ -18,27 +18,28 @@ from support.addon_helpers import (
     run_request_hooks,
 )
 
-from mitmllm.addons.catalog import Catalog, ModelEntry, ProviderStatus
+from mitmllm.addons.connections import Connections, ProviderStatus
 from mitmllm.addons.ingress import Ingress
 from mitmllm.addons.router import Router
 from mitmllm.addons.state import Gateway, info
+from mitmllm.translators.chat.models import ModelEntry
 
 
 def routed(model: str, *, yaml_text: str = PROVIDERS_YAML, local_ids: tuple[str, ...] = (),
            connected: dict[str, list[str]] | None = None, path: str = "/v1/chat/completions"):
     """Ingress then Router for one request; returns (flow, gateway)."""
     gateway = Gateway()
-    catalog = Catalog(gateway, local_models=lambda: list(local_ids))
+    connections = Connections(gateway)
     publish(gateway, yaml_text)
     for name, models in (connected or {}).items():
         provider = gateway.config.provider(name)
         assert provider is not None
-        catalog.statuses[provider.name] = ProviderStatus(
+        connections.statuses[provider.name] = ProviderStatus(
             provider.name, "connected", provider.format,
             models=tuple(ModelEntry(m) for m in models))
     flow = make_flow("POST", path, messages_body(model) if "messages" in path
                      else chat_body(model))
-    addons = [Ingress(gateway), Router(gateway, catalog, lambda: list(local_ids))]
+    addons = [Ingress(gateway), Router(gateway, connections, lambda: list(local_ids))]
     return flow, gateway, addons
 
 
@@ -56,8 +57,9 @@ async def test_prefix_routes_to_provider_and_keeps_the_rest_as_upstream_model() 
     assert meta["upstream_model"] == "openai/gpt-4o"
     assert meta["provider_format"] == "openai"
     assert meta["timeout"] == 60.0
-    exchange = gateway.exchange(flow)
-    assert exchange.provider is not None and exchange.provider.name == "openrouter"
+    chosen = gateway.exchange(flow).route
+    assert chosen is not None and chosen.provider is not None
+    assert chosen.provider.name == "openrouter"
 
 
 @pytest.mark.parametrize("model", ["my-corp/big-model", "My Corp/big-model",
@@ -99,10 +101,10 @@ async def test_discovered_model_routes_by_bare_id_first_in_config_order() -> Non
 
 async def test_models_of_a_provider_that_is_not_connected_do_not_route() -> None:
     flow, gateway, addons = routed("gpt-4o")
-    catalog = addons[1].catalog
+    connections = addons[1].connections
     provider = gateway.config.provider("openai")
     assert provider is not None
-    catalog.statuses["openai"] = ProviderStatus("openai", "error", "openai", error="boom",
+    connections.statuses["openai"] = ProviderStatus("openai", "error", "openai", error="boom",
                                                 models=(ModelEntry("gpt-4o"),))
     await run_request_hooks(flow, addons)
     assert_openai_error(flow.response, 404, code="model_not_found")
@@ -148,7 +150,7 @@ async def test_disabled_provider_prefix_is_404_saying_how_to_enable() -> None:
     error = assert_openai_error(flow.response, 404, code="model_not_found")
     assert "disabled" in error["message"]
     assert "mitmllm providers enable sleepy" in error["message"]
-    assert gateway.peek_exchange(flow) is None or gateway.exchange(flow).provider is None
+    assert gateway.route(flow) is None
 
 
 async def test_disabled_provider_static_models_do_not_route() -> None:
@@ -174,8 +176,8 @@ async def test_local_models_route_to_local(model: str) -> None:
     assert meta["provider_format"] == "openai"
     assert meta["upstream_model"] == "tiny"
     assert meta["timeout"] == 600.0
-    exchange = gateway.peek_exchange(flow)
-    assert exchange is None or exchange.provider is None
+    chosen = gateway.route(flow)
+    assert chosen is not None and chosen.is_local and chosen.provider is None
 
 
 async def test_local_models_do_not_route_when_local_is_disabled() -> None:
@@ -206,8 +208,8 @@ async def test_router_metadata_is_plain_data() -> None:
 
 async def test_gateway_answers_are_not_routed() -> None:
     gateway = make_gateway()
-    catalog = Catalog(gateway)
     flow = make_flow("GET", "/v1/models")
-    await run_request_hooks(flow, [Ingress(gateway), Router(gateway, catalog)])
+    await run_request_hooks(flow, [Ingress(gateway), Router(gateway, Connections(gateway))])
     assert flow.response is None
     assert "provider" not in info(flow)
+    assert gateway.route(flow) is None

@@ -23,12 +23,13 @@ from support.addon_helpers import (
     run_request_hooks,
 )
 
-from mitmllm.addons.catalog import Catalog
+from mitmllm.addons.connections import Connections
 from mitmllm.addons.ingress import Ingress
 from mitmllm.addons.router import Router
 from mitmllm.addons.state import Gateway, info
 from mitmllm.addons.streaming import StreamAdapter
 from mitmllm.addons.translate import Translate
+from mitmllm.addons.translate_answer import TranslateAnswer
 
 VECTORS = Path(__file__).resolve().parent.parent / "vectors"
 
@@ -46,7 +47,7 @@ async def translated(model: str | None = None, *, path: str = "/v1/chat/completi
         assert model is not None
         body = messages_body(model) if "/messages" in path else chat_body(model)
     flow = make_flow("POST", path, body, content=content, headers=headers or {})
-    await run_request_hooks(flow, [Ingress(gateway), Router(gateway, Catalog(gateway)),
+    await run_request_hooks(flow, [Ingress(gateway), Router(gateway, Connections(gateway)),
                                    Translate(gateway)])
     return flow, gateway
 
@@ -185,7 +186,7 @@ async def test_event_stream_gets_a_translating_adapter_and_no_content_length() -
     flow, gateway = await translated("anthropic/claude-x")
     answer(flow, 200, b"", "text/event-stream")
     flow.response.headers["content-length"] = "12345"  # type: ignore[union-attr]
-    Translate(gateway).responseheaders(flow)
+    TranslateAnswer(gateway).responseheaders(flow)
     response = flow.response
     assert response is not None
     assert isinstance(response.stream, StreamAdapter)
@@ -198,7 +199,7 @@ async def test_event_stream_gets_a_translating_adapter_and_no_content_length() -
 async def test_same_format_event_stream_gets_a_passthrough_adapter() -> None:
     flow, gateway = await translated("openai/gpt-4o")
     answer(flow, 200, b"", "text/event-stream; charset=utf-8")
-    Translate(gateway).responseheaders(flow)
+    TranslateAnswer(gateway).responseheaders(flow)
     assert isinstance(flow.response.stream, StreamAdapter)  # type: ignore[union-attr]
     assert not flow.response.stream.translator.REWRITES  # type: ignore[union-attr]
     assert flow.response.stream(b"data: x\n\n") == b"data: x\n\n"  # type: ignore[union-attr]
@@ -210,14 +211,14 @@ async def test_same_format_event_stream_gets_a_passthrough_adapter() -> None:
 async def test_errors_and_json_stay_buffered(status: int, content_type: str) -> None:
     flow, gateway = await translated("anthropic/claude-x")
     answer(flow, status, b"{}", content_type)
-    Translate(gateway).responseheaders(flow)
+    TranslateAnswer(gateway).responseheaders(flow)
     assert not flow.response.stream  # type: ignore[union-attr]
     assert gateway.exchange(flow).stream is None
 
 
 async def test_streamed_answer_is_translated_and_a_copy_kept_for_inspection() -> None:
     flow, gateway = await translated("anthropic/claude-x")
-    addon = Translate(gateway)
+    addon = TranslateAnswer(gateway)
     answer(flow, 200, b"", "text/event-stream")
     addon.responseheaders(flow)
     adapter = flow.response.stream  # type: ignore[union-attr]
@@ -240,7 +241,7 @@ async def test_whole_anthropic_answer_becomes_chat_completion() -> None:
     case = vector("nonstream_11_anthropic_text_to_openai.json")
     flow, gateway = await translated("anthropic/claude-haiku")
     answer(flow, 200, json.dumps(case["anthropic_response"]).encode())
-    Translate(gateway).response(flow)
+    TranslateAnswer(gateway).response(flow)
     response = flow.response
     assert response is not None and response.status_code == 200
     assert response.headers["content-type"] == "application/json"
@@ -260,7 +261,7 @@ async def test_whole_openai_answer_becomes_anthropic_message() -> None:
                                                               "content": "Hello!"}}],
                   "usage": {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7}}
     answer(flow, 200, json.dumps(completion).encode())
-    Translate(gateway).response(flow)
+    TranslateAnswer(gateway).response(flow)
     body = json_body(flow.response)  # type: ignore[arg-type]
     assert body["type"] == "message"
     assert body["content"] == [{"type": "text", "text": "Hello!"}]
@@ -272,14 +273,14 @@ async def test_same_format_answer_is_left_byte_identical() -> None:
     flow, gateway = await translated("openai/gpt-4o")
     raw = b'{"id":"x", "object":"chat.completion" , "choices":[]}'
     answer(flow, 200, raw)
-    Translate(gateway).response(flow)
+    TranslateAnswer(gateway).response(flow)
     assert flow.response.content == raw  # type: ignore[union-attr]
 
 
 async def test_non_json_2xx_from_other_format_is_502() -> None:
     flow, gateway = await translated("anthropic/claude-x")
     answer(flow, 200, b"<html>oops</html>", "text/html")
-    Translate(gateway).response(flow)
+    TranslateAnswer(gateway).response(flow)
     error = assert_openai_error(flow.response, 502, code="bad_upstream_response")
     assert "JSON" in error["message"]
 
@@ -292,7 +293,7 @@ async def test_upstream_429_anthropic_error_becomes_openai_shape() -> None:
                 "request_id": "req_011CSHoEeqs5C35K2UUqR7Fy"}
     extra = {"request-id": "req_011CSHoEeqs5C35K2UUqR7Fy", "retry-after": "7"}
     answer(flow, 429, json.dumps(upstream).encode(), **extra)
-    Translate(gateway).response(flow)
+    TranslateAnswer(gateway).response(flow)
     error = assert_openai_error(flow.response, 429)
     assert error["message"] == upstream["error"]["message"]
     assert error["type"] == "rate_limit_error"
@@ -304,7 +305,7 @@ async def test_upstream_html_503_becomes_openai_shape() -> None:
     flow, gateway = await translated("openai/gpt-4o")
     html = b"<html><body><h1>503 Service Temporarily Unavailable</h1></body></html>"
     answer(flow, 503, html, "text/html")
-    Translate(gateway).response(flow)
+    TranslateAnswer(gateway).response(flow)
     error = assert_openai_error(flow.response, 503)
     assert "Service Temporarily Unavailable" in error["message"]
     assert flow.response.headers["content-type"] == "application/json"  # type: ignore[union-attr]
@@ -313,7 +314,7 @@ async def test_upstream_html_503_becomes_openai_shape() -> None:
 async def test_upstream_empty_error_names_the_provider() -> None:
     flow, gateway = await translated("my-corp/big")
     answer(flow, 500, b"", "text/plain")
-    Translate(gateway).response(flow)
+    TranslateAnswer(gateway).response(flow)
     error = assert_openai_error(flow.response, 500)
     assert "My Corp" in error["message"]
 
@@ -323,7 +324,7 @@ async def test_same_format_openai_error_is_left_byte_identical() -> None:
     raw = (b'{\n  "error": {\n    "message": "Invalid value for temperature",\n'
            b'    "type": "invalid_request_error", "param": "temperature", "code": null}}')
     answer(flow, 400, raw)
-    Translate(gateway).response(flow)
+    TranslateAnswer(gateway).response(flow)
     assert flow.response.status_code == 400  # type: ignore[union-attr]
     assert flow.response.content == raw  # type: ignore[union-attr]
 
@@ -333,7 +334,7 @@ async def test_openai_error_to_anthropic_client_is_anthropic_shape() -> None:
     raw = json.dumps({"error": {"message": "Rate limit reached", "type": "rate_limit_error",
                                 "param": None, "code": "rate_limit_exceeded"}}).encode()
     answer(flow, 429, raw)
-    Translate(gateway).response(flow)
+    TranslateAnswer(gateway).response(flow)
     error = assert_anthropic_error(flow.response, 429, "rate_limit_error")
     assert error["message"] == "Rate limit reached"
 
@@ -343,7 +344,7 @@ async def test_answers_of_unrouted_flows_are_not_touched() -> None:
     flow = make_flow("GET", "/v1/models")
     Ingress(gateway).requestheaders(flow)
     answer(flow, 500, b"<html/>", "text/html")
-    Translate(gateway).response(flow)
+    TranslateAnswer(gateway).response(flow)
     assert flow.response.content == b"<html/>"  # type: ignore[union-attr]
 
 
@@ -374,7 +375,7 @@ async def test_gzip_whole_answer_is_translated_and_sent_plain() -> None:
     flow, gateway = await translated("anthropic/claude-haiku")
     answer(flow, 200, gzip.compress(json.dumps(case["anthropic_response"]).encode()),
            **{"content-encoding": "gzip"})
-    Translate(gateway).response(flow)
+    TranslateAnswer(gateway).response(flow)
     response = flow.response
     assert response is not None and response.status_code == 200
     assert "content-encoding" not in response.headers
@@ -387,7 +388,7 @@ async def test_gzip_error_answer_is_translated_and_sent_plain() -> None:
     upstream = {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
     answer(flow, 529, gzip.compress(json.dumps(upstream).encode()),
            **{"content-encoding": "gzip"})
-    Translate(gateway).response(flow)
+    TranslateAnswer(gateway).response(flow)
     response = flow.response
     assert response is not None and response.status_code == 503
     assert "content-encoding" not in response.headers

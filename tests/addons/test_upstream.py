@@ -24,11 +24,12 @@ from support.addon_helpers import (
     run_request_hooks,
 )
 
-from mitmllm.addons.catalog import Catalog
+from mitmllm.addons.connections import Connections
 from mitmllm.addons.ingress import Ingress
 from mitmllm.addons.router import Router
-from mitmllm.addons.state import Gateway, info
+from mitmllm.addons.state import Gateway, record
 from mitmllm.addons.translate import Translate
+from mitmllm.addons.translate_answer import TranslateAnswer
 from mitmllm.addons.upstream import GatewayHttpLayer, UpstreamErrors
 
 
@@ -37,7 +38,7 @@ async def routed(model: str, path: str = "/v1/chat/completions"
     gateway = make_gateway()
     body = messages_body(model) if path.endswith("/messages") else chat_body(model)
     f = make_flow("POST", path, body)
-    await run_request_hooks(f, [Ingress(gateway), Router(gateway, Catalog(gateway)),
+    await run_request_hooks(f, [Ingress(gateway), Router(gateway, Connections(gateway)),
                                 Translate(gateway)])
     assert f.response is None
     return f, gateway
@@ -70,7 +71,7 @@ async def test_broken_off_answer_is_502_in_anthropic_shape() -> None:
 
 async def test_timed_out_is_504() -> None:
     f, gateway = await routed("my-corp/big")
-    info(f)["timed_out"] = True
+    record(f, timed_out=True)
     f.error = flow.Error("no answer from the provider within 12.5 s")
     gateway.exchange(f).upstream_failed = True  # what GatewayHttpStream does first
     UpstreamErrors(gateway).error(f)
@@ -81,7 +82,7 @@ async def test_timed_out_is_504() -> None:
 
 async def test_timed_out_for_anthropic_client_is_anthropic_504() -> None:
     f, gateway = await routed("openai/gpt-4o", path="/v1/messages")
-    info(f)["timed_out"] = True
+    record(f, timed_out=True)
     f.error = flow.Error("timed out")
     gateway.exchange(f).upstream_failed = True  # what GatewayHttpStream does first
     UpstreamErrors(gateway).error(f)
@@ -98,7 +99,7 @@ async def test_broken_stream_gets_a_tail_in_the_clients_format(
     f, gateway = await routed(model, path)
     f.response = tutils.tresp(headers=http.Headers(content_type="text/event-stream"),
                               content=b"")
-    Translate(gateway).responseheaders(f)
+    TranslateAnswer(gateway).responseheaders(f)
     response = f.response
     exchange = gateway.exchange(f)
     assert exchange.stream is not None

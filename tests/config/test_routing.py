@@ -13,7 +13,8 @@ from collections.abc import Sequence
 
 import pytest
 
-from mitmllm.addons.router import NoRoute, Route, resolve
+from mitmllm.addons.router import NoRoute, resolve
+from mitmllm.addons.state import Route
 from mitmllm.config.model import GatewayConfig, ProviderConfig, slug
 from mitmllm.config.store import parse_text
 
@@ -45,7 +46,7 @@ def discovered(provider: ProviderConfig) -> Sequence[str]:
 
 def route(model: str, config: GatewayConfig = CONFIG,
           local_ids: Sequence[str] = LOCAL_IDS) -> Route | NoRoute:
-    return resolve(model, config, discovered, local_ids)
+    return resolve(model, config, discovered, local_ids, client_format="openai")
 
 
 @pytest.mark.parametrize(("name", "expected"), [
@@ -105,7 +106,7 @@ def test_a_model_routes_to_a_provider(model: str, provider: str, upstream: str) 
 ])
 def test_a_local_model_routes_to_the_local_backend(model: str, upstream: str) -> None:
     result = route(model)
-    assert result == Route(upstream, None)
+    assert result == Route.to(None, upstream, "openai")
     assert result.is_local
 
 
@@ -152,7 +153,7 @@ def test_the_config_order_decides_between_equal_claims() -> None:
         return none_found.get(provider.name, [])
 
     for config, winner in ((first_a, "a"), (first_b, "b")):
-        result = resolve("m-1", config, nothing, ())
+        result = resolve("m-1", config, nothing, (), client_format="openai")
         assert isinstance(result, Route) and result.provider is not None
         assert result.provider.name == winner
 
@@ -160,7 +161,7 @@ def test_the_config_order_decides_between_equal_claims() -> None:
 def test_a_disabled_provider_lets_the_next_one_answer() -> None:
     config = parse_text("providers:\n  - {name: a, host: a.test, enabled: false, models: [m]}\n"
                         "  - {name: b, host: b.test, models: [m]}\n")
-    result = resolve("m", config, lambda p: (), ())
+    result = resolve("m", config, lambda p: (), (), client_format="openai")
     assert isinstance(result, Route) and result.provider is not None
     assert result.provider.name == "b"
 

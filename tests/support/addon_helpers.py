@@ -7,6 +7,7 @@ from __future__ import annotations
 import inspect
 import json
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 from mitmproxy import http
@@ -43,12 +44,42 @@ local:
   enabled: false
 """
 
+# Providers in each initial state: connecting, disconnected (auto_connect off), disabled.
+STATES_YAML = """\
+providers:
+  - name: openai
+    preset: openai
+    models: [gpt-static]
+  - name: My Corp
+    preset: custom
+    host: corp.example
+    auto_connect: false
+    models: [corp-1, corp-*]
+  - name: dormant
+    preset: custom
+    host: dormant.example
+    enabled: false
+    models: [dormant-model]
+  - name: anthropic
+    preset: anthropic
+local: {enabled: true}
+"""
+
 OPENAI_KEY = "sk-openai-provider-secret-0001"
 ANTHROPIC_KEY = "sk-ant-provider-secret-0002"
 CORP_KEY = "sk-corp-provider-secret-0003"
 CORP_ORG_TOKEN = "org-token-secret-0004"
 OPENROUTER_KEY = "sk-or-provider-secret-0005"
 ALL_SECRETS = (OPENAI_KEY, ANTHROPIC_KEY, CORP_KEY, CORP_ORG_TOKEN, OPENROUTER_KEY)
+
+
+def local_yaml(model_dir: Path, enabled: bool = True) -> str:
+    """PROVIDERS_YAML with local models from `model_dir`, and a provider `broken` (a host
+    that does not exist)."""
+    local = (f"local:\n  enabled: {'true' if enabled else 'false'}\n"
+             f"  model_dirs: [{json.dumps(str(model_dir))}]\n")
+    broken = "  - name: broken\n    preset: custom\n    host: broken.example\n    auth: none\n"
+    return PROVIDERS_YAML.replace("local:\n  enabled: false\n", broken + local)
 
 
 def make_gateway(yaml_text: str = PROVIDERS_YAML) -> Gateway:

@@ -1,5 +1,6 @@
-"""Catalog: provider states, `GET /v1/models` in both shapes, `GET /v1/models/{id}`, and
-connecting to providers (`probe`) against a real aiohttp server on loopback."""
+"""Connections: connecting to providers (`probe`, which fetches the model list through
+`addons/model_lists.py`) against a real aiohttp server on loopback, the initial states,
+reconnecting on config changes, and the router waiting for a connect under way."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 from support.addon_helpers import (
-    assert_openai_error,
+    STATES_YAML,
     chat_body,
     json_body,
     make_flow,
@@ -22,8 +23,9 @@ from support.addon_helpers import (
     run_request_hooks,
 )
 
-from mitmllm.addons.catalog import Catalog, ModelEntry, ProviderStatus, probe
+from mitmllm.addons.connections import Connections, probe
 from mitmllm.addons.ingress import Ingress
+from mitmllm.addons.models_endpoint import ModelsEndpoint
 from mitmllm.addons.router import Router
 from mitmllm.addons.state import Gateway, info
 from mitmllm.config.store import parse_text
@@ -241,19 +243,20 @@ async def test_running_connects_and_config_change_reconnects_only_changed(
 
     fake = await serve(models)
     gateway = Gateway()
-    catalog = Catalog(gateway)
+    connections = Connections(gateway)
     publish(gateway, custom_yaml(fake.port, auth="none"))
     provider = gateway.config.providers[0]
-    assert catalog.status(provider).state == "connecting"
+    assert connections.status(provider).state == "connecting"
     try:
-        catalog.running()
-        await catalog.settle()
-        assert catalog.status(provider).state == "connected"
-        assert catalog.discovered(provider) == ["m1", "m2"]
+        connections.running()
+        await connections.settle()
+        assert connections.status(provider).state == "connected"
+        assert connections.discovered(provider) == ["m1", "m2"]
         assert len(fake.requests) == 1
 
         flow = make_flow("GET", "/v1/models")
-        await run_request_hooks(flow, [Ingress(gateway), catalog])
+        await run_request_hooks(flow, [Ingress(gateway), connections,
+                                       ModelsEndpoint(gateway, connections)])
         assert [m["id"] for m in json_body(flow.response)["data"]] == ["fake/m1", "fake/m2"]
 
         # Same provider, plus a second one: only the new one connects.
@@ -266,16 +269,16 @@ async def test_running_connects_and_config_change_reconnects_only_changed(
     auth: none
 local:""")
         gateway.publish_config(parse_text(two))
-        await catalog.settle()
-        assert catalog.status(gateway.config.providers[0]).state == "connected"
-        assert catalog.status(gateway.config.providers[1]).state == "connected"
+        await connections.settle()
+        assert connections.status(gateway.config.providers[0]).state == "connected"
+        assert connections.status(gateway.config.providers[1]).state == "connected"
         assert [r.path for r in fake.requests] == ["/api/v1/models", "/v1/models"]
 
         # A removed provider is forgotten.
         gateway.publish_config(parse_text(custom_yaml(fake.port, auth="none")))
-        assert set(catalog.statuses) == {"Fake"}
+        assert set(connections.statuses) == {"Fake"}
     finally:
-        await catalog.done()
+        await connections.done()
 
 
 async def test_router_waits_for_a_connect_under_way(serve) -> None:
@@ -287,12 +290,12 @@ async def test_router_waits_for_a_connect_under_way(serve) -> None:
 
     fake = await serve(slow_models)
     gateway = Gateway()
-    catalog = Catalog(gateway)
+    connections = Connections(gateway)
     publish(gateway, custom_yaml(fake.port, auth="none"))
     try:
-        catalog.running()
+        connections.running()
         flow = make_flow("POST", "/v1/chat/completions", chat_body("late-model"))
-        ingress, router = Ingress(gateway), Router(gateway, catalog)
+        ingress, router = Ingress(gateway), Router(gateway, connections)
         ingress.requestheaders(flow)
         ingress.request(flow)
         pending = router.request(flow)
@@ -303,134 +306,14 @@ async def test_router_waits_for_a_connect_under_way(serve) -> None:
         assert info(flow)["provider"] == "Fake"
         assert info(flow)["upstream_model"] == "late-model"
     finally:
-        await catalog.done()
-
-
-# --- states and GET /v1/models -----------------------------------------------------------
-
-STATES_YAML = """\
-providers:
-  - name: openai
-    preset: openai
-    models: [gpt-static]
-  - name: My Corp
-    preset: custom
-    host: corp.example
-    auto_connect: false
-    models: [corp-1, corp-*]
-  - name: dormant
-    preset: custom
-    host: dormant.example
-    enabled: false
-    models: [dormant-model]
-  - name: anthropic
-    preset: anthropic
-local: {enabled: true}
-"""
-
-
-def states_catalog(local: tuple[str, ...] = ("tiny-local",)) -> tuple[Catalog, Gateway]:
-    gateway = Gateway()
-    catalog = Catalog(gateway, local_models=lambda: list(local))
-    publish(gateway, STATES_YAML)
-    catalog.statuses["openai"] = ProviderStatus(
-        "openai", "connected", "openai",
-        models=(ModelEntry("gpt-4o", created=1715367049), ModelEntry("gpt-static")))
-    return catalog, gateway
+        await connections.done()
 
 
 def test_initial_states_disabled_disconnected_connecting() -> None:
     gateway = Gateway()
-    catalog = Catalog(gateway)
+    connections = Connections(gateway)
     publish(gateway, STATES_YAML)
-    states = {p.name: catalog.status(p).state for p in gateway.config.providers}
+    states = {p.name: connections.status(p).state for p in gateway.config.providers}
     assert states == {"openai": "connecting", "My Corp": "disconnected", "dormant": "disabled",
                       "anthropic": "connecting"}
-    assert all(catalog.status(p).error is None for p in gateway.config.providers)
-
-
-async def test_models_list_openai_shape() -> None:
-    catalog, gateway = states_catalog()
-    flow = make_flow("GET", "/v1/models")
-    await run_request_hooks(flow, [Ingress(gateway), catalog])
-    assert flow.response is not None and flow.response.status_code == 200
-    assert flow.response.headers["content-type"] == "application/json"
-    body = json_body(flow.response)
-    assert body["object"] == "list"
-    rows = {m["id"]: m for m in body["data"]}
-    assert list(rows) == ["openai/gpt-4o", "openai/gpt-static", "my-corp/corp-1",
-                          "tiny-local"]
-    assert rows["openai/gpt-4o"] == {"id": "openai/gpt-4o", "object": "model",
-                                     "created": 1715367049, "owned_by": "openai"}
-    assert rows["my-corp/corp-1"]["owned_by"] == "My Corp"
-    assert rows["tiny-local"]["owned_by"] == "local"
-    assert all(isinstance(m["created"], int) for m in body["data"])
-    assert not any("dormant" in m["id"] for m in body["data"])  # disabled: not listed
-
-
-async def test_models_list_anthropic_shape_when_anthropic_version_is_sent() -> None:
-    catalog, gateway = states_catalog()
-    flow = make_flow("GET", "/v1/models", headers={"anthropic-version": "2023-06-01"})
-    await run_request_hooks(flow, [Ingress(gateway), catalog])
-    assert flow.response is not None and flow.response.status_code == 200
-    body = json_body(flow.response)
-    assert "object" not in body
-    assert body["has_more"] is False
-    ids = [m["id"] for m in body["data"]]
-    assert ids[0] == "openai/gpt-4o" and ids[-1] == "tiny-local"
-    assert body["first_id"] == ids[0] and body["last_id"] == ids[-1]
-    first = body["data"][0]
-    assert first["type"] == "model"
-    assert first["display_name"] == "openai/gpt-4o"
-    assert first["created_at"] == "2024-05-10T18:50:49Z"
-
-
-@pytest.mark.parametrize("path", ["/v1/models/openai%2Fgpt-4o", "/v1/models/openai/gpt-4o",
-                                  "/models/openai%2fgpt-4o"])
-async def test_model_retrieve_found(path: str) -> None:
-    catalog, gateway = states_catalog()
-    flow = make_flow("GET", path)
-    await run_request_hooks(flow, [Ingress(gateway), catalog])
-    assert flow.response is not None and flow.response.status_code == 200
-    assert json_body(flow.response) == {"id": "openai/gpt-4o", "object": "model",
-                                        "created": 1715367049, "owned_by": "openai"}
-
-
-async def test_model_retrieve_local_model() -> None:
-    catalog, gateway = states_catalog(local=("mlx-community/Tiny-4bit",))
-    flow = make_flow("GET", "/v1/models/mlx-community/Tiny-4bit")
-    await run_request_hooks(flow, [Ingress(gateway), catalog])
-    assert flow.response is not None and flow.response.status_code == 200
-    assert json_body(flow.response)["owned_by"] == "local"
-
-
-@pytest.mark.parametrize("wanted", ["gpt-4o", "openai/nope", "dormant/dormant-model"])
-async def test_model_retrieve_unknown_is_404(wanted: str) -> None:
-    catalog, gateway = states_catalog()
-    flow = make_flow("GET", f"/v1/models/{wanted}")
-    await run_request_hooks(flow, [Ingress(gateway), catalog])
-    error = assert_openai_error(flow.response, 404, code="model_not_found", param="model")
-    assert wanted in error["message"]
-
-
-async def test_empty_catalog_lists_nothing() -> None:
-    gateway = make_gateway("local: {enabled: false}\n")
-    catalog = Catalog(gateway)
-    flow = make_flow("GET", "/v1/models")
-    await run_request_hooks(flow, [Ingress(gateway), catalog])
-    assert json_body(flow.response) == {"object": "list", "data": []}
-    flow = make_flow("GET", "/v1/models", headers={"anthropic-version": "2023-06-01"})
-    await run_request_hooks(flow, [Ingress(gateway), catalog])
-    assert json_body(flow.response) == {"data": [], "has_more": False, "first_id": None,
-                                        "last_id": None}
-
-
-async def test_model_retrieve_anthropic_shape_when_anthropic_version_is_sent() -> None:
-    catalog, gateway = states_catalog()
-    flow = make_flow("GET", "/v1/models/openai%2Fgpt-4o",
-                     headers={"anthropic-version": "2023-06-01"})
-    await run_request_hooks(flow, [Ingress(gateway), catalog])
-    assert flow.response is not None and flow.response.status_code == 200
-    assert json_body(flow.response) == {"type": "model", "id": "openai/gpt-4o",
-                                        "display_name": "openai/gpt-4o",
-                                        "created_at": "2024-05-10T18:50:49Z"}
+    assert all(connections.status(p).error is None for p in gateway.config.providers)

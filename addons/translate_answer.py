@@ -1,0 +1,154 @@
+"""Translate answer: the provider's answer in the client's format, streamed or whole.
+
+Hooks:
+- `responseheaders`: a 2xx `text/event-stream` answer gets a fresh `StreamAdapter` (one per
+  flow) as `flow.response.stream`, so every event reaches the client as soon as it arrives.
+- `response`: a whole answer is translated; an error answer (any status >= 400) becomes the
+  client format's error shape with the provider's status and message.
+
+It expects the flow's `Route` (set by the router; for a replayed saved flow, the route saved
+in its metadata) and the client's body that ingress parsed. It fails closed: an answer that
+cannot be translated becomes an error in the client's format, never the provider's own.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from mitmproxy import http
+
+from ..translators import hub
+from ..translators.errors import (
+    ErrorInfo,
+    TranslationError,
+    UpstreamFormatError,
+    parse_error_body,
+    render_error,
+)
+from ..translators.formats import Format
+from .answers import error_response
+from .fail_closed import fails_closed
+from .state import Gateway, Route, info
+from .streaming import StreamAdapter
+
+logger = logging.getLogger(__name__)
+
+# What an unexpected failure answers. An answer the provider sent that mitmllm cannot
+# translate is, to the client, a bad upstream answer: 502, as for a stream (streaming.py).
+ANSWER_FAILED = UpstreamFormatError("mitmllm could not translate the provider's answer (the "
+                                    "proxy log has the details).").info()
+
+
+class TranslateAnswer:
+    def __init__(self, gateway: Gateway):
+        self.gateway = gateway
+
+    def responseheaders(self, flow: http.HTTPFlow) -> None:
+        route = self.gateway.route(flow)
+        if route is None or flow.response is None:
+            return
+        response = flow.response
+        content_type = response.headers.get("content-type", "")
+        if not (200 <= response.status_code < 300 and "text/event-stream" in content_type):
+            return  # buffered: translated whole in `response`
+        client = route.client_format
+        provider_format = route.provider_format
+        exchange = self.gateway.exchange(flow)
+        try:
+            translator = hub.stream_translator(client, provider_format, exchange.body or {},
+                                               model=info(flow).get("model", ""))
+            adapter = StreamAdapter(translator, flow_id=flow.id)
+        except Exception:
+            # Fail closed, but not with `@fails_closed`: the answer's headers are the
+            # provider's by now and its body is on its way, so a replacement answer would
+            # get that body. The client gets an error event, never the raw stream.
+            logger.exception("flow %s: cannot set up the stream translation", flow.id)
+            ending = hub.stream_translator(client, client, {}, model="")
+            adapter = StreamAdapter.failed(ending, UpstreamFormatError(
+                "mitmllm could not translate the provider's stream (the proxy log has the "
+                "details).").info(), flow_id=flow.id)
+        exchange.stream = adapter
+        response.stream = adapter
+        response.headers.pop("content-length", None)
+        if client != provider_format:
+            response.headers["content-type"] = "text/event-stream; charset=utf-8"
+
+    @fails_closed("translate the answer", answer=ANSWER_FAILED)
+    def response(self, flow: http.HTTPFlow) -> None:
+        route = self.gateway.route(flow)
+        if route is None or flow.response is None or flow.error:
+            return
+        response = flow.response
+        exchange = self.gateway.peek_exchange(flow)
+        if exchange is not None and exchange.stream is not None:
+            exchange.stream.keep_in(response)
+            return
+        client = route.client_format
+        provider_format = route.provider_format
+        request_id = response.headers.get("request-id")
+        if request_id and "x-request-id" not in response.headers:
+            response.headers["x-request-id"] = request_id
+        try:
+            if response.status_code >= 400:
+                self._translate_error(flow, route)
+            elif client != provider_format and info(flow).get("kind") != "count_tokens":
+                self._translate_body(flow, client, provider_format)
+        except TranslationError as exc:
+            flow.response = error_response(flow, exc.info())
+
+    def _translate_body(self, flow: http.HTTPFlow, client: Format, provider: Format) -> None:
+        response = flow.response
+        assert response is not None
+        try:
+            body = json.loads(response.get_content() or b"")
+        except ValueError as exc:
+            raise UpstreamFormatError(f"the provider's answer is not JSON: {exc}") from exc
+        if not isinstance(body, dict):
+            raise UpstreamFormatError("the provider's answer is not a JSON object")
+        exchange = self.gateway.peek_exchange(flow)
+        translated = hub.translate_response(client, provider, body,
+                                            exchange.body if exchange and exchange.body else {})
+        response.headers.pop("content-encoding", None)
+        response.content = json.dumps(translated, ensure_ascii=False).encode()
+        response.headers["content-type"] = "application/json"
+
+    def _translate_error(self, flow: http.HTTPFlow, route: Route) -> None:
+        response = flow.response
+        assert response is not None
+        client = route.client_format
+        raw = response.get_content(strict=False) or b""
+        if client == route.provider_format and _is_error_shape(client, raw):
+            return  # the provider already speaks the client's error format
+        error = parse_error_body(route.provider_format, response.status_code, raw,
+                                 response.headers.get("request-id"))
+        status, body = render_error(client, _with_provider(route, error))
+        response.status_code = status
+        response.headers.pop("content-encoding", None)
+        response.content = json.dumps(body, ensure_ascii=False).encode()
+        response.headers["content-type"] = "application/json"
+
+
+
+def _with_provider(route: Route, error: ErrorInfo) -> ErrorInfo:
+    """Name the provider in the message when its own message does not help much."""
+    if error.message.startswith("upstream answered HTTP"):
+        provider = route.provider_name
+        return ErrorInfo(error.status, f"Provider '{provider}' answered HTTP {error.status} "
+                         "without an error message.", error.type, error.param, error.code,
+                         error.origin, error.request_id)
+    return error
+
+
+def _is_error_shape(client: Format, raw: bytes) -> bool:
+    try:
+        body: Any = json.loads(raw)
+    except ValueError:
+        return False
+    if not isinstance(body, dict):
+        return False
+    if client == "anthropic":
+        return body.get("type") == "error" and isinstance(body.get("error"), dict)
+    return isinstance(body.get("error"), dict) and "message" in body["error"]
+
