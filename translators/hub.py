@@ -9,7 +9,8 @@ four directions in the words the addons use:
     provider answer -> hub              `<format>/provider_answer.py` (whole and streamed)
     hub             -> client answer    `<format>/client_answer.py`   (whole and streamed)
 
-OpenAI Chat is the hub itself, so its row has no translation steps. A request goes from the
+OpenAI Chat is the hub itself, so its row has no translation steps but one: the hub request
+as a Chat provider gets it (`chat/provider_request.py`). A request goes from the
 client's row to the hub and on through the provider's row; the answer goes back the other
 way. When client and provider speak the same format nothing is translated: the addon passes
 bodies through byte for byte (but the model name), and streams through a passthrough watcher
@@ -28,8 +29,10 @@ from .anthropic.passthrough import AnthropicPassthrough
 from .anthropic.provider_answer import AnthropicToChatStream, anthropic_response_to_chat
 from .anthropic.provider_request import chat_request_to_anthropic
 from .chat.passthrough import ChatPassthrough
+from .chat.provider_request import hub_request_to_chat
 from .chat.types import NO_OPTIONS, RequestOptions, Translated
 from .formats import Format
+from .reasoning import ReasoningMemory, call_ids, details_of, dialect_of
 from .responses.client_answer import ChatToResponsesStream, chat_response_to_responses
 from .responses.client_request import responses_request_to_chat
 from .responses.passthrough import ResponsesPassthrough
@@ -49,6 +52,7 @@ class StreamContext:
     request: Body
     model: str
     include_usage: bool
+    memory: ReasoningMemory | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +71,7 @@ class FormatAdapter:
 
 
 ADAPTERS: dict[Format, FormatAdapter] = {
-    "openai": FormatAdapter(endpoint="/chat/completions"),
+    "openai": FormatAdapter(endpoint="/chat/completions", provider_request=hub_request_to_chat),
     "anthropic": FormatAdapter(
         endpoint="/messages",
         client_request=anthropic_request_to_chat,
@@ -75,7 +79,7 @@ ADAPTERS: dict[Format, FormatAdapter] = {
         provider_answer=anthropic_response_to_chat,
         client_answer=lambda answer, _request: chat_response_to_anthropic(answer),
         provider_stream=lambda context: AnthropicToChatStream(
-            include_usage=context.include_usage),
+            include_usage=context.include_usage, memory=context.memory),
         client_stream=lambda context: ChatToAnthropicStream(model=context.model),
         passthrough_stream=AnthropicPassthrough,
     ),
@@ -86,7 +90,7 @@ ADAPTERS: dict[Format, FormatAdapter] = {
         provider_answer=responses_response_to_chat,  # type: ignore[arg-type]  # a TypedDict
         client_answer=chat_response_to_responses,
         provider_stream=lambda context: ResponsesToChatStream(
-            include_usage=context.include_usage),
+            include_usage=context.include_usage, memory=context.memory),
         client_stream=lambda context: ChatToResponsesStream(request=context.request),
         passthrough_stream=ResponsesPassthrough,
     ),
@@ -111,14 +115,26 @@ def translate_request(client: Format, provider: Format, body: Body,
     return Translated(out.body, tuple(dict.fromkeys([*hub.dropped, *out.dropped])))
 
 
-def translate_response(client: Format, provider: Format, body: Body, request: Body) -> Body:
-    """The client's answer for a provider's whole (non-streamed) answer."""
+def translate_response(client: Format, provider: Format, body: Body, request: Body, *,
+                       memory: ReasoningMemory | None = None) -> Body:
+    """The client's answer for a provider's whole (non-streamed) answer. `memory` keeps the
+    reasoning of an answer that calls tools, for clients that will not send it back."""
     if client == provider:
         return body
     to_hub = ADAPTERS[provider].provider_answer
     hub = to_hub(body) if to_hub else body
+    if memory is not None:
+        _remember(memory, hub)
     from_hub = ADAPTERS[client].client_answer
     return from_hub(hub, request) if from_hub else hub
+
+
+def _remember(memory: ReasoningMemory, answer: Body) -> None:
+    choices = answer.get("choices")
+    message = choices[0].get("message") if isinstance(choices, list) and choices and \
+        isinstance(choices[0], dict) else None
+    if isinstance(message, dict) and call_ids(message):
+        memory.remember(call_ids(message), details_of(message), dialect_of(message))
 
 
 def client_wants_usage(client: Format, request: Body) -> bool:
@@ -128,13 +144,13 @@ def client_wants_usage(client: Format, request: Body) -> bool:
     return isinstance(options, dict) and options.get("include_usage") is True
 
 
-def stream_translator(client: Format, provider: Format, request: Body, *,
-                      model: str) -> StreamTranslator:
+def stream_translator(client: Format, provider: Format, request: Body, *, model: str,
+                      memory: ReasoningMemory | None = None) -> StreamTranslator:
     """A fresh translator for one streamed answer; a passthrough watcher when the formats
     match."""
     if client == provider:
         return ADAPTERS[client].passthrough_stream()
-    context = StreamContext(request, model, client_wants_usage(client, request))
+    context = StreamContext(request, model, client_wants_usage(client, request), memory)
     to_hub = ADAPTERS[provider].provider_stream
     from_hub = ADAPTERS[client].client_stream
     if to_hub is None:

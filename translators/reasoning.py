@@ -60,6 +60,13 @@ def details_of(message: dict[str, Any]) -> list[Detail]:
     return from_anthropic_blocks(blocks) if isinstance(blocks, list) else []
 
 
+def call_ids(message: dict[str, Any]) -> list[str]:
+    """The ids of a hub assistant message's tool calls."""
+    calls = message.get("tool_calls")
+    return [c["id"] for c in calls if isinstance(c, dict) and isinstance(c.get("id"), str)] \
+        if isinstance(calls, list) else []
+
+
 def dialect_of(message: dict[str, Any]) -> Dialect | None:
     """Which reasoning field a Chat answer (or delta) used."""
     marked = message.get(HUB_DIALECT)
@@ -215,6 +222,61 @@ def unseal(text: Any) -> Sealed | None:
     dialect = payload.get("v")
     return Sealed([d for d in payload["d"] if isinstance(d, dict)],
                   dialect if dialect in DIALECTS else None)
+
+
+# -- reasoning a client sends back ---------------------------------------------------------------
+
+
+@dataclass
+class ClientReasoning:
+    """Reasoning an Anthropic or Responses client sends back with an assistant turn, gathered
+    for the hub message: sealed blocks give back what was sealed, a provider's own blocks
+    are kept as its details, and the readable text becomes `reasoning_content`."""
+
+    texts: list[str] = field(default_factory=list)
+    details: list[Detail] = field(default_factory=list)
+    dialect: Dialect | None = None
+
+    def __bool__(self) -> bool:
+        return bool(self.texts or self.details or self.dialect)
+
+    def add_anthropic_block(self, block: dict[str, Any]) -> None:
+        if block.get("type") == "thinking" and block.get("thinking"):
+            self.texts.append(str(block["thinking"]))
+        signature = block.get("signature")
+        sealed = unseal(signature)
+        if sealed is not None:
+            self._add_sealed(sealed)
+        elif block.get("type") == "thinking" and not signature:
+            # Unsigned: another provider's reasoning from before seals existed; DeepSeek-
+            # style servers are the ones that ask for it back.
+            self.dialect = self.dialect or "reasoning_content"
+        else:
+            self.details.extend(from_anthropic_blocks([block]))
+
+    def add_responses_item(self, item: dict[str, Any]) -> None:
+        summaries = [p.get("text") for p in item.get("summary") or [] if isinstance(p, dict)]
+        self.texts.extend(text for text in summaries if isinstance(text, str) and text)
+        sealed = unseal(item.get("encrypted_content"))
+        if sealed is not None:
+            self._add_sealed(sealed)
+        else:
+            self.details.extend(from_responses_item(item))
+
+    def _add_sealed(self, sealed: Sealed) -> None:
+        self.details.extend(sealed.details)
+        if sealed.dialect is not None:
+            self.dialect = sealed.dialect
+
+    def apply(self, message: dict[str, Any]) -> None:
+        """Put the reasoning on a hub assistant message."""
+        text = "\n\n".join(self.texts)
+        if text:
+            message["reasoning_content"] = text
+        if self.details:
+            message["reasoning_details"] = self.details
+        if self.dialect is not None:
+            message[HUB_DIALECT] = self.dialect
 
 
 # -- the memory ----------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ import anthropic
 import httpx2
 import pytest
 
+from mitmllm.translators import hub
 from mitmllm.translators.anthropic.client_answer import (
     ChatToAnthropicStream,
     chat_response_to_anthropic,
@@ -663,14 +664,18 @@ def test_system_blocks_and_markers() -> None:
     assert {"top_k", "cache_control"} <= set(translated.dropped)
 
 
-def test_assistant_thinking_is_sent_as_reasoning_content() -> None:
+def test_assistant_thinking_keeps_its_signature_on_the_hub() -> None:
     request = {**ASK, "messages": [{"role": "assistant", "content": [
         {"type": "thinking", "thinking": "plan", "signature": "sig"},
         {"type": "text", "text": "done"}]}]}
     translated = anthropic_request_to_chat(request)
     assert translated.body["messages"] == [
-        {"role": "assistant", "content": "done", "reasoning_content": "plan"}]
-    assert "thinking.signature" in translated.dropped
+        {"role": "assistant", "content": "done", "reasoning_content": "plan",
+         "reasoning_details": [{"type": "reasoning.text", "text": "plan", "signature": "sig",
+                                "format": "anthropic-claude-v1", "index": 0}]}]
+    # Anthropic's own signed block means nothing to a Chat provider, which never gets it.
+    to_chat = hub.translate_request("anthropic", "openai", request)
+    assert to_chat.body["messages"] == [{"role": "assistant", "content": "done"}]
 
 
 def test_long_user_id_is_dropped_not_sent() -> None:

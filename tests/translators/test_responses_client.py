@@ -643,11 +643,15 @@ def test_function_calls_join_the_assistant_message_before_them() -> None:
             {"id": "call_1", "type": "function", "function": {"name": "a",
                                                               "arguments": '{"q": 1}'}},
             {"id": "call_2", "type": "function", "function": {"name": "b",
-                                                              "arguments": "{}"}}]},
+                                                              "arguments": "{}"}}],
+         # The reasoning item goes with the assistant turn it preceded, in the shape the
+         # Responses provider gets back (docs/formats.md#reasoning).
+         "reasoning_details": [{"type": "reasoning.encrypted", "data": "xyz",
+                                "format": "openai-responses-v1", "id": "rs_1", "index": 0}]},
         {"role": "tool", "tool_call_id": "call_1", "content": "one"},
         {"role": "tool", "tool_call_id": "call_2", "content": "two"},
     ]
-    assert translated.dropped == ("input[1] (reasoning)",)
+    assert translated.dropped == ()
 
 
 def test_tool_output_images_move_after_the_tool_messages() -> None:

@@ -235,7 +235,12 @@ def test_request_vector(name: str) -> None:
     vector = load(name)
     original = copy.deepcopy(vector["openai_request"])
     translated = chat_request_to_responses(vector["openai_request"])
-    assert translated.body == vector["responses_request"]
+    expected = vector["responses_request"]
+    if expected.get("store") is False:
+        # The vectors predate it: without storage, the provider's reasoning survives a tool
+        # loop only when asked for encrypted (docs/formats.md#reasoning).
+        expected = {**expected, "include": ["reasoning.encrypted_content"]}
+    assert translated.body == expected
     assert vector["openai_request"] == original
 
 

@@ -20,6 +20,7 @@ from ..chat.data_urls import base64_data_url
 from ..chat.types import NO_OPTIONS, ChatMessage, RequestOptions, Translated
 from ..errors import InvalidRequestError, UnsupportedFieldError
 from ..json_values import compact_json
+from ..reasoning import ClientReasoning
 
 _TOOL_CHOICES: dict[str, str] = {"auto": "auto", "any": "required", "none": "none"}
 # Section 4b (LiteLLM's buckets): the first threshold the budget reaches wins.
@@ -334,7 +335,7 @@ def _assistant_turn(i: int, content: str | list[Any], dropped: list[str]) -> Cha
     if isinstance(content, str):
         return {"role": "assistant", "content": content}
     texts: list[str] = []
-    thinking: list[str] = []
+    reasoning = ClientReasoning()
     calls: list[Any] = []
     for j, block in enumerate(content):
         path = f"messages[{i}].content[{j}]"
@@ -343,14 +344,10 @@ def _assistant_turn(i: int, content: str | list[Any], dropped: list[str]) -> Cha
             texts.append(_text_of(block, path, dropped))
         elif kind == "tool_use":
             calls.append(_tool_call(block, path, dropped))
-        elif kind == "thinking":
-            # Sent back as reasoning_content: DeepSeek-style upstreams require it on tool
-            # continuations (section 13, claude-code-router#1378). The signature is lost.
-            thinking.append(str(block.get("thinking") or ""))
-            if block.get("signature"):
-                dropped.append("thinking.signature")
-        elif kind == "redacted_thinking":
-            dropped.append("redacted_thinking")
+        elif kind in ("thinking", "redacted_thinking"):
+            # What the provider needs back on a tool continuation, in its own shape
+            # (docs/formats.md#reasoning).
+            reasoning.add_anthropic_block(block)
         else:
             raise UnsupportedFieldError(path, f"the assistant content block type {kind!r} "
                                         "has no OpenAI Chat equivalent")
@@ -358,8 +355,7 @@ def _assistant_turn(i: int, content: str | list[Any], dropped: list[str]) -> Cha
                             "content": "".join(texts) if texts else (None if calls else "")}
     if calls:
         message["tool_calls"] = calls
-    if any(thinking):
-        message["reasoning_content"] = "\n\n".join(t for t in thinking if t)
+    reasoning.apply(message)  # type: ignore[arg-type]
     return message
 
 

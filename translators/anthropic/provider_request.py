@@ -64,8 +64,14 @@ def chat_request_to_anthropic(body: dict[str, Any],
             raise UnsupportedFieldError(name, reason)
     _check_n_and_modalities(req)
     dropped = [k for k in req if k not in _CONSUMED]
-    system, messages = convert_messages(req.get("messages"), dropped)
+    system, messages = convert_messages(req.get("messages"), dropped, options.memory)
     thinking = _thinking(req, dropped)
+    if _thinking_on(thinking) and not _continuation_keeps_thinking(messages):
+        # With thinking on, Anthropic refuses a tool continuation whose assistant turn does
+        # not start with its signed thinking block ("a final `assistant` message must start
+        # with a thinking block"); without that block, this turn goes without thinking.
+        thinking = None
+        dropped.append("thinking (the continued tool turn has no signed thinking block)")
     out: dict[str, Any] = {"model": req["model"]} if "model" in req else {}
     out["max_tokens"] = _max_tokens(req, options.max_tokens_default, thinking)
     if system:
@@ -104,6 +110,19 @@ def _thinking(req: dict[str, Any], dropped: list[str]) -> Block | None:
                                   param="reasoning_effort")
     budget = _EFFORT_BUDGETS[effort]
     return None if budget is None else {"type": "enabled", "budget_tokens": budget}
+
+
+def _continuation_keeps_thinking(messages: list[Block]) -> bool:
+    """False when the request continues a tool turn (tool results last) whose assistant
+    message does not open with a thinking block."""
+    if len(messages) < 2 or messages[-1]["role"] != "user":
+        return True
+    last, turn = messages[-1]["content"], messages[-2]
+    continues = isinstance(last, list) and any(b.get("type") == "tool_result" for b in last)
+    if not continues or turn["role"] != "assistant" or not isinstance(turn["content"], list):
+        return True
+    first = turn["content"][0] if turn["content"] else {}
+    return first.get("type") in ("thinking", "redacted_thinking")
 
 
 def _thinking_on(thinking: Block | None) -> bool:

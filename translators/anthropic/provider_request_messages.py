@@ -18,6 +18,7 @@ from ..chat.data_urls import parse_base64_data_url
 from ..errors import InvalidRequestError, UnsupportedFieldError
 from ..ids import anthropic_tool_id
 from ..json_values import parse_object
+from ..reasoning import ReasoningMemory, call_ids, details_of, to_anthropic_blocks
 
 Block = dict[str, Any]
 Content = str | list[Block]
@@ -29,7 +30,8 @@ _IMAGE_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
 _PLACEHOLDER_USER = {"role": "user", "content": "."}
 
 
-def convert_messages(raw: Any, dropped: list[str]) -> tuple[Content, list[Block]]:
+def convert_messages(raw: Any, dropped: list[str],
+                     memory: ReasoningMemory | None = None) -> tuple[Content, list[Block]]:
     """`(system, messages)` of an Anthropic request for a Chat `messages` list."""
     if not isinstance(raw, list) or not raw:
         raise InvalidRequestError("'messages' must be a non-empty list", param="messages")
@@ -49,7 +51,7 @@ def convert_messages(raw: Any, dropped: list[str]) -> tuple[Content, list[Block]
         elif role == "user":
             turns.append(("user", _content(i, msg.get("content"), _USER_PARTS)))
         elif role == "assistant":
-            turns.append(("assistant", _assistant(i, msg, dropped)))
+            turns.append(("assistant", _assistant(i, msg, dropped, memory)))
         elif role == "tool":
             turns.append(("user", [_tool_result(i, msg)]))
         else:
@@ -96,8 +98,9 @@ def _as_blocks(content: Content) -> list[Block]:
     return list(content)
 
 
-def _assistant(i: int, msg: dict[str, Any], dropped: list[str]) -> Content:
-    thinking = _replayed_thinking(i, msg, dropped)
+def _assistant(i: int, msg: dict[str, Any], dropped: list[str],
+               memory: ReasoningMemory | None) -> Content:
+    thinking = _replayed_thinking(i, msg, dropped, memory)
     content = _content(i, msg.get("content"), _ASSISTANT_PARTS)
     calls = msg.get("tool_calls") or []
     if not isinstance(calls, list):
@@ -109,21 +112,18 @@ def _assistant(i: int, msg: dict[str, Any], dropped: list[str]) -> Content:
             *(_tool_use(f"messages[{i}].tool_calls[{k}]", c) for k, c in enumerate(calls))]
 
 
-def _replayed_thinking(i: int, msg: dict[str, Any], dropped: list[str]) -> list[Block]:
-    """Echoed thinking with its signature, which Anthropic needs back on a tool-use
-    continuation (§5.3); text without a signature cannot be replayed."""
-    blocks: list[Block] = []
-    for block in msg.get("thinking_blocks") or []:
-        kind = block.get("type") if isinstance(block, dict) else None
-        if kind == "thinking" and block.get("signature"):
-            blocks.append({"type": "thinking", "thinking": block.get("thinking", ""),
-                           "signature": block["signature"]})
-        elif kind == "redacted_thinking" and block.get("data"):
-            blocks.append({"type": "redacted_thinking", "data": block["data"]})
-        elif f"messages[{i}].thinking_blocks" not in dropped:
-            dropped.append(f"messages[{i}].thinking_blocks")  # unsigned: cannot be replayed
-    if not blocks and msg.get("reasoning_content"):
-        dropped.append(f"messages[{i}].reasoning_content")
+def _replayed_thinking(i: int, msg: dict[str, Any], dropped: list[str],
+                      memory: ReasoningMemory | None) -> list[Block]:
+    """Anthropic's own thinking blocks, signed, which it needs back on a tool-use
+    continuation (docs/formats.md#reasoning): as the client sent them back, or as the
+    gateway remembers them for a client that does not."""
+    details = details_of(msg)
+    if not details and memory is not None:
+        recalled = memory.recall(call_ids(msg))
+        details = recalled[0] if recalled else []
+    blocks = to_anthropic_blocks(details)
+    if not blocks and (details or msg.get("reasoning_content")):
+        dropped.append(f"messages[{i}].reasoning (not Anthropic's own, so not replayable)")
     return blocks
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, NotRequired, TypedDict
 
 from ..formats import DEFAULT_MAX_TOKENS
+from ..reasoning import ReasoningMemory
 
 FinishReason = Literal["stop", "length", "tool_calls", "content_filter", "function_call"]
 
@@ -136,6 +137,8 @@ class RequestOptions:
     """What a provider's settings tell the request translation."""
 
     max_tokens_default: int = DEFAULT_MAX_TOKENS
+    # Reasoning of earlier answers, for clients that do not send it back themselves.
+    memory: ReasoningMemory | None = None
 
 
 NO_OPTIONS = RequestOptions()

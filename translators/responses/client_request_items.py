@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import InvalidRequestError, UnsupportedFieldError
+from ..reasoning import ClientReasoning
 
 _MESSAGE_ROLES = frozenset({"user", "assistant", "system", "developer"})
 _TEXT_PARTS = frozenset({"input_text", "output_text", "text"})
@@ -47,6 +48,8 @@ class _Conversation:
         self.messages: list[dict[str, Any]] = []
         self.dropped = dropped
         self._tool_media: list[dict[str, Any]] = []
+        # Reasoning items go with the assistant message that follows them.
+        self._reasoning = ClientReasoning()
 
     def convert(self, items: list[Any]) -> list[dict[str, Any]]:
         for index, item in enumerate(items):
@@ -63,14 +66,17 @@ class _Conversation:
         if kind != "function_call_output":
             self._flush_tool_media()
         if kind == "message":
-            self.messages.append(_message(path, item))
+            message = _message(path, item)
+            self.messages.append(message)
+            if message["role"] == "assistant":
+                self._attach_reasoning(message)
         elif kind == "function_call":
             self._function_call(path, item)
         elif kind == "function_call_output":
             self._function_output(path, item)
         elif kind == "reasoning":
-            # Chat has no field for reasoning sent back, and encrypted_content is opaque.
-            self.dropped.append(f"{path} (reasoning)")
+            # What the provider needs back on the next turn (docs/formats.md#reasoning).
+            self._reasoning.add_responses_item(item)
         elif kind == "item_reference":
             raise UnsupportedFieldError(path, "item references point at stored items and a "
                                               "stateless gateway keeps none")
@@ -87,7 +93,14 @@ class _Conversation:
         if last is not None and last["role"] == "assistant":
             last.setdefault("tool_calls", []).append(call)
         else:
-            self.messages.append({"role": "assistant", "content": None, "tool_calls": [call]})
+            last = {"role": "assistant", "content": None, "tool_calls": [call]}
+            self.messages.append(last)
+        self._attach_reasoning(last)
+
+    def _attach_reasoning(self, message: dict[str, Any]) -> None:
+        if self._reasoning:
+            self._reasoning.apply(message)
+            self._reasoning = ClientReasoning()
 
     def _function_output(self, path: str, item: dict[str, Any]) -> None:
         call_id = required_str(item, "call_id", path)

@@ -49,8 +49,10 @@ _HANDLED = frozenset({
     "reasoning_effort", "response_format", "verbosity", "store", "stream_options",
     "modalities", *_PASSTHROUGH, *_SAMPLING, *_DROPPABLE, *_UNSUPPORTED,
 })
-# Per-message fields Responses message items cannot carry.
-_MESSAGE_LOSSES = ("name", "reasoning_content", "thinking_blocks")
+# Per-message fields Responses message items cannot carry. (Reasoning goes back as the
+# provider's own reasoning items; see provider_request_items.)
+_MESSAGE_LOSSES = ("name",)
+ENCRYPTED_REASONING = "reasoning.encrypted_content"
 
 
 def chat_request_to_responses(body: dict[str, Any],
@@ -60,7 +62,7 @@ def chat_request_to_responses(body: dict[str, Any],
         raise InvalidRequestError("the request body must be a JSON object")
     body = copy.deepcopy(body)  # the output may then share objects with this copy only
     _reject_unsupported(body)
-    instructions, items = input_items(body.get("messages"))
+    instructions, items = input_items(body.get("messages"), options.memory)
     out: dict[str, Any] = {"model": body.get("model")}
     if instructions is not None:
         out["instructions"] = instructions
@@ -91,6 +93,14 @@ def chat_request_to_responses(body: dict[str, Any],
     out.update({key: value for key, value in body.items() if key not in _HANDLED})
     # A stateless proxy does not ask for stored responses unless the client did (§4).
     out["store"] = body["store"] if isinstance(body.get("store"), bool) else False
+    if out["store"] is False:
+        # Without storage the provider's reasoning survives a tool loop only if it sends
+        # it along, encrypted, for the next request to give back (docs/formats.md#reasoning).
+        given = out.get("include")
+        include: list[Any] = list(given) if isinstance(given, list) else []
+        if ENCRYPTED_REASONING not in include:
+            include.append(ENCRYPTED_REASONING)
+        out["include"] = include
     return Translated(out, tuple(dict.fromkeys(dropped)))
 
 

@@ -14,13 +14,15 @@ from collections.abc import Callable
 from typing import Any
 
 from ..errors import InvalidRequestError, UnsupportedFieldError
+from ..reasoning import ReasoningMemory, call_ids, details_of, to_responses_items
 
 Item = dict[str, Any]
 
 _SYSTEM_ROLES = frozenset({"system", "developer"})
 
 
-def input_items(messages: Any) -> tuple[str | None, list[Item]]:
+def input_items(messages: Any, memory: ReasoningMemory | None = None
+                ) -> tuple[str | None, list[Item]]:
     """Leading system/developer messages -> instructions, the rest -> input items (§4)."""
     if not isinstance(messages, list) or not messages:
         raise InvalidRequestError("'messages' must be a non-empty array", param="messages")
@@ -40,8 +42,28 @@ def input_items(messages: Any) -> tuple[str | None, list[Item]]:
         if builder is None:
             raise InvalidRequestError(f"unknown message role {role!r}",
                                       param=f"messages[{i}].role")
+        if role == "assistant":
+            items.extend(_reasoning_items(message, memory))
         items.extend(builder(message, f"messages[{i}]"))
     return ("\n\n".join(instructions) if instructions else None), items
+
+
+def _reasoning_items(message: Item, memory: ReasoningMemory | None) -> list[Item]:
+    """The provider's own reasoning items, which it needs back with `store: false` to keep
+    its reasoning across a tool loop (docs/formats.md#reasoning): as the client sent them
+    back, or as the gateway remembers them for a client that does not."""
+    details = details_of(message)
+    if not details and memory is not None:
+        recalled = memory.recall(call_ids(message))
+        details = recalled[0] if recalled else []
+    items = to_responses_items(details)
+    text = message.get("reasoning_content")
+    if not items and isinstance(text, str) and text:
+        # Plain reasoning text (another provider's, or a client's own) as Open Responses
+        # carries raw reasoning: a `reasoning_text` part.
+        items = [{"type": "reasoning", "summary": [],
+                  "content": [{"type": "reasoning_text", "text": text}]}]
+    return items
 
 
 def _system_items(message: Item, where: str) -> list[Item]:
