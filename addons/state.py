@@ -26,7 +26,9 @@ from mitmproxy import http
 from ..config.auth import SecretCache
 from ..config.model import LOCAL_PROVIDER, GatewayConfig, ProviderConfig
 from ..config.secrets import Secrets
+from ..translators.chat.types import RequestOptions
 from ..translators.formats import Format, is_format
+from ..translators.reasoning import ReasoningMemory
 from .streaming import StreamAdapter
 
 METADATA_KEY = "mitmllm"
@@ -110,6 +112,17 @@ class Gateway:
         self._exchanges: weakref.WeakKeyDictionary[http.HTTPFlow, Exchange] = (
             weakref.WeakKeyDictionary())
         self._config_listeners: list[Callable[[GatewayConfig, GatewayConfig], None]] = []
+        # The reasoning of recent tool-calling answers, for Chat clients that do not send
+        # it back themselves (docs/formats.md#reasoning).
+        self.reasoning = ReasoningMemory()
+
+    def request_options(self, route: Route) -> RequestOptions:
+        """What the route's provider settings tell the request translation."""
+        provider = route.provider
+        if provider is None:
+            return RequestOptions(memory=self.reasoning)
+        return RequestOptions(max_tokens_default=provider.max_tokens_default,
+                              memory=self.reasoning)
 
     def exchange(self, flow: http.HTTPFlow) -> Exchange:
         found = self._exchanges.get(flow)

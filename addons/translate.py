@@ -20,7 +20,6 @@ import json
 from mitmproxy import http
 
 from ..translators import hub
-from ..translators.chat.types import NO_OPTIONS, RequestOptions
 from ..translators.errors import TranslationError
 from ..translators.json_edit import replace_top_level_string
 from .answers import answer_error, is_answered
@@ -71,10 +70,9 @@ class Translate:
                 request.content = replace_top_level_string(request.get_content() or b"",
                                                            "model", upstream_model)
         else:
-            options = RequestOptions(max_tokens_default=provider.max_tokens_default) \
-                if provider else NO_OPTIONS
             translated = hub.translate_request(client, provider_format,
-                                               {**body, "model": upstream_model}, options)
+                                               {**body, "model": upstream_model},
+                                               self.gateway.request_options(route))
             record(flow, dropped=list(translated.dropped))
             # Popped first: with the header on, mitmproxy would re-compress the new content.
             request.headers.pop("content-encoding", None)

@@ -58,7 +58,8 @@ class TranslateAnswer:
         exchange = self.gateway.exchange(flow)
         try:
             translator = hub.stream_translator(client, provider_format, exchange.body or {},
-                                               model=info(flow).get("model", ""))
+                                               model=info(flow).get("model", ""),
+                                               memory=self.gateway.reasoning)
             adapter = StreamAdapter(translator, flow_id=flow.id)
         except Exception:
             # Fail closed, but not with `@fails_closed`: the answer's headers are the
@@ -109,7 +110,8 @@ class TranslateAnswer:
             raise UpstreamFormatError("the provider's answer is not a JSON object")
         exchange = self.gateway.peek_exchange(flow)
         translated = hub.translate_response(client, provider, body,
-                                            exchange.body if exchange and exchange.body else {})
+                                            exchange.body if exchange and exchange.body else {},
+                                            memory=self.gateway.reasoning)
         response.headers.pop("content-encoding", None)
         response.content = json.dumps(translated, ensure_ascii=False).encode()
         response.headers["content-type"] = "application/json"
