@@ -65,7 +65,16 @@ class Translate:
                              f"speaks {provider_format}.", code="not_implemented")
                 return
             endpoint = "/messages/count_tokens"
-        if client == provider_format:
+        repaired = hub.repair_passthrough(client, body) if client == provider_format else None
+        if repaired is not None:
+            # Re-serialized only when the provider would refuse the client's bytes as they
+            # are (OpenCode's thinking budget of -1); the changes are listed like drops.
+            fixed, changes = repaired
+            record(flow, dropped=changes)
+            request.headers.pop("content-encoding", None)
+            request.content = json.dumps({**fixed, "model": upstream_model},
+                                         ensure_ascii=False).encode()
+        elif client == provider_format:
             if upstream_model != body["model"]:
                 request.content = replace_top_level_string(request.get_content() or b"",
                                                            "model", upstream_model)

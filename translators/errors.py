@@ -53,11 +53,21 @@ class InvalidRequestError(TranslationError):
 
 
 class UnsupportedFieldError(TranslationError):
-    """A client field has no equivalent in the provider's format; `param` names it."""
+    """A client field has no equivalent in the provider's format; `param` names it.
+
+    Translation to the hub does not know the provider's format: its reasons say `{target}`,
+    which the hub fills in with that format's name (`naming`)."""
 
     def __init__(self, param: str, reason: str):
         super().__init__(f"'{param}' is not supported by this provider: {reason}", param=param,
                          code="unsupported_parameter")
+        self.reason = reason
+
+    def naming(self, target: str) -> UnsupportedFieldError:
+        return UnsupportedFieldError(self.param or "", self.reason.replace(TARGET, target))
+
+
+TARGET = "{target}"  # the provider's format, in the reasons of UnsupportedFieldError
 
 
 class UpstreamFormatError(TranslationError):

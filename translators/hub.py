@@ -20,18 +20,19 @@ that only knows how that format ends.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from .anthropic.client_answer import ChatToAnthropicStream, chat_response_to_anthropic
 from .anthropic.client_request import anthropic_request_to_chat
-from .anthropic.passthrough import AnthropicPassthrough
+from .anthropic.passthrough import AnthropicPassthrough, repaired_request
 from .anthropic.provider_answer import AnthropicToChatStream, anthropic_response_to_chat
 from .anthropic.provider_request import chat_request_to_anthropic
 from .chat.passthrough import ChatPassthrough
 from .chat.provider_request import hub_request_to_chat
 from .chat.types import NO_OPTIONS, RequestOptions, Translated
-from .formats import Format
+from .errors import UnsupportedFieldError
+from .formats import FORMAT_NAMES, Format
 from .reasoning import ReasoningMemory, call_ids, details_of, dialect_of
 from .responses.client_answer import ChatToResponsesStream, chat_response_to_responses
 from .responses.client_request import responses_request_to_chat
@@ -68,6 +69,9 @@ class FormatAdapter:
     provider_stream: Callable[[StreamContext], StreamTranslator] | None = None
     client_stream: Callable[[StreamContext], StreamTranslator] | None = None
     passthrough_stream: Callable[[], StreamTranslator] = ChatPassthrough
+    # Same format on both sides: a repaired body, with what changed, for a request the
+    # provider would refuse for a value a client means differently; None: bytes go on.
+    passthrough_request: Callable[[Body], tuple[Body, list[str]] | None] = lambda _body: None
 
 
 ADAPTERS: dict[Format, FormatAdapter] = {
@@ -82,6 +86,7 @@ ADAPTERS: dict[Format, FormatAdapter] = {
             include_usage=context.include_usage, memory=context.memory),
         client_stream=lambda context: ChatToAnthropicStream(model=context.model),
         passthrough_stream=AnthropicPassthrough,
+        passthrough_request=repaired_request,
     ),
     "responses": FormatAdapter(
         endpoint="/responses",
@@ -106,13 +111,23 @@ def translate_request(client: Format, provider: Format, body: Body,
     """The provider's request body for a client body (whose `model` is already upstream)."""
     if client == provider:
         return Translated(body)
+    options = replace(options, target=provider)
     to_hub = ADAPTERS[client].client_request
-    hub = to_hub(body, options) if to_hub else Translated(body)
+    try:
+        hub = to_hub(body, options) if to_hub else Translated(body)
+    except UnsupportedFieldError as exc:
+        raise exc.naming(FORMAT_NAMES[provider]) from None
     from_hub = ADAPTERS[provider].provider_request
     if from_hub is None:
         return hub
     out = from_hub(hub.body, options)
     return Translated(out.body, tuple(dict.fromkeys([*hub.dropped, *out.dropped])))
+
+
+def repair_passthrough(client: Format, body: Body) -> tuple[Body, list[str]] | None:
+    """For a same-format request: a repaired body and what changed, or None when the
+    client's bytes go on untouched (docs/formats.md#the-hub)."""
+    return ADAPTERS[client].passthrough_request(body)
 
 
 def translate_response(client: Format, provider: Format, body: Body, request: Body, *,

@@ -21,6 +21,7 @@ from mitmllm.translators.anthropic.client_answer import (
     chat_response_to_anthropic,
 )
 from mitmllm.translators.anthropic.client_request import anthropic_request_to_chat
+from mitmllm.translators.chat.types import RequestOptions
 from mitmllm.translators.errors import (
     ErrorInfo,
     InvalidRequestError,
@@ -690,8 +691,7 @@ def test_long_user_id_is_dropped_not_sent() -> None:
 @pytest.mark.parametrize(("request_patch", "error"), [
     ({"stop_sequences": ["1", "2", "3", "4", "5"]}, UnsupportedFieldError),
     ({"messages": {"role": "user"}}, InvalidRequestError),
-    ({"messages": [{"role": "system", "content": "x"}]}, InvalidRequestError),
-    ({"tools": [{"type": "web_search_20250305", "name": "web_search"}]}, UnsupportedFieldError),
+    ({"messages": [{"role": "tool", "content": "x"}]}, InvalidRequestError),
     ({"mcp_servers": [{"type": "url", "url": "https://mcp.test", "name": "m"}]},
      UnsupportedFieldError),
     ({"messages": [{"role": "user", "content": [{"type": "audio", "data": "x"}]}]},
@@ -701,6 +701,61 @@ def test_requests_that_cannot_be_served_raise(request_patch: dict[str, Any],
                                               error: type[Exception]) -> None:
     with pytest.raises(error):
         anthropic_request_to_chat({**ASK, **request_patch})
+
+
+# -- what Claude Code sends (tests/fixtures/agents) -------------------------------------------
+
+
+def test_system_messages_inside_the_conversation_keep_their_place() -> None:
+    # Claude Code puts its environment block at messages[1] for model ids it does not know,
+    # first as text blocks, later as a string.
+    request = {**ASK, "system": "top", "messages": [
+        {"role": "user", "content": "hi"},
+        {"role": "system", "content": [{"type": "text", "text": "# Environment",
+                                        "cache_control": {"type": "ephemeral"}}]},
+        {"role": "assistant", "content": "hello"},
+        {"role": "system", "content": "later"},
+        {"role": "user", "content": "go"}]}
+    translated = anthropic_request_to_chat(request)
+    assert [(m["role"], m["content"]) for m in translated.body["messages"]] == [
+        ("system", "top"), ("user", "hi"), ("system", "# Environment"),
+        ("assistant", "hello"), ("system", "later"), ("user", "go")]
+
+
+def test_server_tools_are_dropped_with_the_tool_choice_that_named_them() -> None:
+    # Claude Code's web search sub-request.
+    request = {**ASK, "tools": [{"type": "web_search_20250305", "name": "web_search",
+                                 "max_uses": 8}],
+               "tool_choice": {"type": "tool", "name": "web_search"}}
+    translated = anthropic_request_to_chat(request, RequestOptions(target="responses"))
+    assert "tools" not in translated.body and "tool_choice" not in translated.body
+    assert "tools[0] (the hosted tool 'web_search_20250305' runs inside the Anthropic " \
+        "Messages API; this provider speaks Open Responses and cannot run it)" in \
+        translated.dropped
+    with pytest.raises(UnsupportedFieldError) as caught:
+        anthropic_request_to_chat(request, RequestOptions(hosted_tools="refuse"))
+    assert caught.value.param == "tools[0]"
+
+
+def test_a_tool_reference_reads_as_the_tool_it_loaded() -> None:
+    request = {**ASK, "messages": [
+        {"role": "assistant", "content": [{"type": "tool_use", "id": "toolu_1",
+                                           "name": "ToolSearch", "input": {}}]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1",
+                                      "content": [{"type": "tool_reference",
+                                                   "tool_name": "WebSearch"},
+                                                  {"type": "text", "text": "Tool loaded."}]}]}]}
+    tool = anthropic_request_to_chat(request).body["messages"][1]
+    assert tool["role"] == "tool"
+    assert tool["content"] == [{"type": "text", "text": "Tool loaded: WebSearch"},
+                               {"type": "text", "text": "Tool loaded."}]
+
+
+def test_a_negative_thinking_budget_means_high_effort() -> None:
+    # OpenCode's "high" variant sends -1 when the model has no output limit configured.
+    translated = anthropic_request_to_chat({**ASK, "thinking": {"type": "enabled",
+                                                                 "budget_tokens": -1}})
+    assert translated.body["reasoning_effort"] == "high"
 
 
 def test_four_stop_sequences_are_fine() -> None:

@@ -19,6 +19,7 @@ import httpx2
 import openai
 import pytest
 
+from mitmllm.translators.chat.types import RequestOptions
 from mitmllm.translators.errors import (
     ErrorInfo,
     InvalidRequestError,
@@ -697,9 +698,10 @@ def test_settings_mapping() -> None:
         "tools": [{"type": "function", "function": {
             "name": "f", "description": "F", "parameters": {"type": "object"}, "strict": True}}],
         "tool_choice": {"type": "function", "function": {"name": "f"}},
+        # OpenAI Chat takes both too.
+        "prompt_cache_key": "k", "verbosity": "low",
     }
-    assert set(translated.dropped) == {"text.verbosity", "store", "include", "truncation",
-                                       "prompt_cache_key", "something_new"}
+    assert set(translated.dropped) == {"store", "include", "truncation", "something_new"}
 
 
 def test_tool_settings_without_tools_are_dropped() -> None:
@@ -724,12 +726,7 @@ def test_json_object_and_allowed_tools() -> None:
     ({"previous_response_id": "resp_123"}, "previous_response_id"),
     ({"conversation": "conv_1"}, "conversation"),
     ({"background": True}, "background"),
-    ({"tools": [{"type": "function", "name": "f"}, {"type": "web_search"}]}, "tools[1]"),
-    ({"tools": [{"type": "file_search", "vector_store_ids": ["vs_1"]}]}, "tools[0]"),
-    ({"tools": [{"type": "function", "name": "f"}],
-      "tool_choice": {"type": "web_search_preview"}}, "tool_choice"),
     ({"input": [{"type": "item_reference", "id": "msg_1"}]}, "input[0]"),
-    ({"input": [{"type": "web_search_call", "id": "ws_1"}]}, "input[0]"),
     ({"input": [{"role": "user", "content": [{"type": "input_image", "file_id": "f1"}]}]},
      "input[0].content[0].file_id"),
     ({"text": {"format": {"type": "grammar"}}}, "text.format"),
@@ -740,6 +737,47 @@ def test_unservable_fields_raise_naming_them(body: dict[str, Any], param: str) -
     assert caught.value.param == param
     assert param in str(caught.value)
     assert caught.value.info().status == 400
+
+
+HOSTED = [
+    ({"tools": [{"type": "function", "name": "f"}, {"type": "web_search"}]}, "tools[1]"),
+    ({"tools": [{"type": "file_search", "vector_store_ids": ["vs_1"]}]}, "tools[0]"),
+    ({"tools": [{"type": "web_search", "external_web_access": False},
+                {"type": "function", "name": "f"}],
+      "tool_choice": {"type": "web_search"}}, "tools[0]"),
+]
+
+
+@pytest.mark.parametrize(("body", "param"), HOSTED)
+def test_hosted_tools_are_dropped_and_listed_by_default(body: dict[str, Any],
+                                                         param: str) -> None:
+    translated = responses_request_to_chat({"model": "m", "input": "x", **body},
+                                           RequestOptions(target="anthropic"))
+    assert [t["function"]["name"] for t in translated.body.get("tools", [])] == [
+        t["name"] for t in body["tools"] if t["type"] == "function"]
+    assert any(d.startswith(param) and "speaks Anthropic Messages and cannot run it" in d
+               for d in translated.dropped)
+    # A tool choice that named a dropped hosted tool goes with it.
+    assert "tool_choice" not in translated.body
+
+
+@pytest.mark.parametrize(("body", "param"), HOSTED)
+def test_hosted_tools_are_refused_when_the_provider_says_so(body: dict[str, Any],
+                                                            param: str) -> None:
+    with pytest.raises(UnsupportedFieldError) as caught:
+        responses_request_to_chat({"model": "m", "input": "x", **body},
+                                  RequestOptions(hosted_tools="refuse", target="openai"))
+    assert caught.value.param == param
+    assert "speaks OpenAI Chat Completions and cannot run it" in caught.value.message
+    assert caught.value.code == "unsupported_parameter"
+
+
+def test_a_hosted_tool_call_in_the_history_is_dropped() -> None:
+    translated = responses_request_to_chat({"model": "m", "input": [
+        {"type": "web_search_call", "id": "ws_1", "status": "completed"},
+        {"role": "user", "content": "x"}]})
+    assert translated.body["messages"] == [{"role": "user", "content": "x"}]
+    assert translated.dropped == ("input[0] (web_search_call)",)
 
 
 @pytest.mark.parametrize("body", [

@@ -18,9 +18,10 @@ from typing import Any
 
 from ..chat.data_urls import base64_data_url
 from ..chat.types import NO_OPTIONS, ChatMessage, RequestOptions, Translated
-from ..errors import InvalidRequestError, UnsupportedFieldError
+from ..errors import TARGET, InvalidRequestError, UnsupportedFieldError
 from ..json_values import compact_json
 from ..reasoning import ClientReasoning
+from ..tools import hosted_tool
 
 _TOOL_CHOICES: dict[str, str] = {"auto": "auto", "any": "required", "none": "none"}
 # Section 4b (LiteLLM's buckets): the first threshold the budget reaches wins.
@@ -59,7 +60,7 @@ def anthropic_request_to_chat(body: dict[str, Any],
     out["messages"] = (_system_messages(body.get("system"), dropped)
                        + _messages(body.get("messages"), dropped))
     out |= _sampling(body)
-    out |= _tooling(body, dropped)
+    out |= _tooling(body, options, dropped)
     out |= _output(body, dropped)
     out |= _metadata(body.get("metadata"), dropped)
     # Unknown fields (new betas) are listed rather than refused, so that new client
@@ -93,13 +94,14 @@ def _sampling(body: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _tooling(body: dict[str, Any], dropped: list[str]) -> dict[str, Any]:
-    tools = body.get("tools")
-    if tools is not None and not isinstance(tools, list):
+def _tooling(body: dict[str, Any], options: RequestOptions,
+             dropped: list[str]) -> dict[str, Any]:
+    given = body.get("tools")
+    if given is not None and not isinstance(given, list):
         raise InvalidRequestError("tools must be a list", param="tools")
-    out: dict[str, Any] = {}
-    if tools:
-        out["tools"] = [_tool(i, tool, dropped) for i, tool in enumerate(tools)]
+    tools = [tool for i, raw in enumerate(given or [])
+             if (tool := _tool(i, raw, options, dropped)) is not None]
+    out: dict[str, Any] = {"tools": tools} if tools else {}
     choice = body.get("tool_choice")
     if choice is None:
         return out
@@ -115,6 +117,10 @@ def _tooling(body: dict[str, Any], dropped: list[str]) -> dict[str, Any]:
         if not isinstance(choice.get("name"), str):
             raise InvalidRequestError("tool_choice.name must be a string",
                                       param="tool_choice.name")
+        if choice["name"] not in {tool["function"]["name"] for tool in tools}:
+            # Claude Code's web search asks for its server tool by name; it was dropped.
+            dropped.append("tool_choice (it names a tool that was dropped)")
+            return out
         out["tool_choice"] = {"type": "function", "function": {"name": choice["name"]}}
     elif kind in _TOOL_CHOICES:
         out["tool_choice"] = _TOOL_CHOICES[kind]
@@ -125,14 +131,17 @@ def _tooling(body: dict[str, Any], dropped: list[str]) -> dict[str, Any]:
     return out
 
 
-def _tool(i: int, tool: Any, dropped: list[str]) -> dict[str, Any]:
+def _tool(i: int, tool: Any, options: RequestOptions,
+          dropped: list[str]) -> dict[str, Any] | None:
     if not isinstance(tool, dict) or not isinstance(tool.get("name"), str):
         raise InvalidRequestError(f"tools[{i}] must be an object with a name",
                                   param=f"tools[{i}]")
     if tool.get("type") not in (None, "custom"):
-        # Server tools (web_search_..., bash_..., text_editor_...) run inside Anthropic.
-        raise UnsupportedFieldError(f"tools[{i}]", f"the server tool {tool['type']!r} has no "
-                                    "OpenAI Chat equivalent")
+        # Anthropic-defined tools (web_search_..., code_execution_..., bash_...,
+        # text_editor_...) run inside Anthropic's API or on a schema only Anthropic knows.
+        hosted_tool(f"tools[{i}]", str(tool["type"]), "anthropic", options.target,
+                    options.hosted_tools, dropped)
+        return None
     schema = tool.get("input_schema")
     function: dict[str, Any] = {"name": tool["name"]}
     if tool.get("description") is not None:
@@ -155,8 +164,9 @@ def _output(body: dict[str, Any], dropped: list[str]) -> dict[str, Any]:
         if not isinstance(budget, int) or isinstance(budget, bool):
             raise InvalidRequestError("thinking.budget_tokens must be an integer",
                                       param="thinking.budget_tokens")
-        out["reasoning_effort"] = next((effort for floor, effort in _EFFORT_BY_BUDGET
-                                        if budget >= floor), _LOWEST_EFFORT)
+        # A negative budget (OpenCode's -1) means "as much as the model likes".
+        out["reasoning_effort"] = "high" if budget < 0 else next(
+            (effort for floor, effort in _EFFORT_BY_BUDGET if budget >= floor), _LOWEST_EFFORT)
     elif isinstance(thinking, dict) and thinking.get("type") not in ("disabled", "adaptive"):
         dropped.append("thinking")
     config = body.get("output_config")
@@ -188,15 +198,16 @@ def _metadata(metadata: Any, dropped: list[str]) -> dict[str, Any]:
     return {}
 
 
-def _system_messages(system: Any, dropped: list[str]) -> list[ChatMessage]:
+def _system_messages(system: Any, dropped: list[str], path: str = "system"
+                     ) -> list[ChatMessage]:
     if system is None or system == "":
         return []
     if isinstance(system, str):
         return [{"role": "system", "content": system}]
     if not isinstance(system, list):
-        raise InvalidRequestError("system must be a string or a list of text blocks",
-                                  param="system")
-    texts = [_text_of(block, f"system[{j}]", dropped) for j, block in enumerate(system)]
+        raise InvalidRequestError(f"{path} must be a string or a list of text blocks",
+                                  param=path)
+    texts = [_text_of(block, f"{path}[{j}]", dropped) for j, block in enumerate(system)]
     # One block reads best as a plain string; several stay separate parts so that a hub ->
     # Anthropic translation can give the same blocks back (section 3.1).
     if len(texts) <= 1:
@@ -233,9 +244,13 @@ def _messages(messages: Any, dropped: list[str]) -> list[ChatMessage]:
             out += _user_turn(i, content, dropped)
         elif role == "assistant":
             out.append(_assistant_turn(i, content, dropped))
+        elif role == "system":
+            # A system message in the conversation (Claude Code sends them for model ids it
+            # does not know): kept in its place, as Chat allows anywhere.
+            out += _system_messages(content, dropped, path=f"messages[{i}].content")
         else:
-            raise InvalidRequestError(f"messages[{i}].role must be 'user' or 'assistant'",
-                                      param=f"messages[{i}].role")
+            raise InvalidRequestError(f"messages[{i}].role must be 'user', 'assistant' or "
+                                      "'system'", param=f"messages[{i}].role")
     return out
 
 
@@ -302,7 +317,11 @@ def _user_part(block: Any, path: str, dropped: list[str]) -> dict[str, Any]:
     if kind == "document":
         _note_markers(block, dropped)
         return _document(block, path)
-    raise UnsupportedFieldError(path, f"the content block type {kind!r} has no OpenAI Chat "
+    if kind == "tool_reference" and isinstance(block.get("tool_name"), str):
+        # Claude Code's ToolSearch answers with references to the tools it loaded; other
+        # formats have no such block, so the model reads the name.
+        return {"type": "text", "text": f"Tool loaded: {block['tool_name']}"}
+    raise UnsupportedFieldError(path, f"the content block type {kind!r} has no {TARGET} "
                                 "equivalent")
 
 
@@ -314,7 +333,7 @@ def _image_url(block: dict[str, Any], path: str) -> str:
     if source.get("type") == "url" and isinstance(source.get("url"), str):
         return str(source["url"])
     raise UnsupportedFieldError(f"{path}.source", "only base64 and url image sources can be "
-                                "sent to an OpenAI Chat upstream")
+                                f"sent to a {TARGET} provider")
 
 
 def _document(block: dict[str, Any], path: str) -> dict[str, Any]:
@@ -328,7 +347,7 @@ def _document(block: dict[str, Any], path: str) -> dict[str, Any]:
             "filename": title if isinstance(title, str) and title else "document.pdf",
             "file_data": base64_data_url("application/pdf", source.get("data"))}}
     raise UnsupportedFieldError(f"{path}.source", "only base64 PDF and plain-text documents "
-                                "can be sent to an OpenAI Chat upstream")
+                                f"can be sent to a {TARGET} provider")
 
 
 def _assistant_turn(i: int, content: str | list[Any], dropped: list[str]) -> ChatMessage:
@@ -350,7 +369,7 @@ def _assistant_turn(i: int, content: str | list[Any], dropped: list[str]) -> Cha
             reasoning.add_anthropic_block(block)
         else:
             raise UnsupportedFieldError(path, f"the assistant content block type {kind!r} "
-                                        "has no OpenAI Chat equivalent")
+                                        f"has no {TARGET} equivalent")
     message: ChatMessage = {"role": "assistant",
                             "content": "".join(texts) if texts else (None if calls else "")}
     if calls:

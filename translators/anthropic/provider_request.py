@@ -45,6 +45,8 @@ _EFFORT_BUDGETS: dict[str, int | None] = {
     "none": None, "minimal": 1024, "low": 1024, "medium": 2048, "high": 4096,
     "xhigh": 8192, "max": 16384,
 }
+MIN_THINKING_BUDGET = 1024
+_UNBOUNDED_BUDGET = 16384  # the `max` effort's budget
 _TOOL_CHOICES: dict[str, Block] = {
     "auto": {"type": "auto"}, "none": {"type": "none"}, "required": {"type": "any"},
 }
@@ -101,7 +103,13 @@ def _thinking(req: dict[str, Any], dropped: list[str]) -> Block | None:
             raise InvalidRequestError("'thinking' must be an object", param="thinking")
         if "reasoning_effort" in req:
             dropped.append("reasoning_effort")
-        return copy.deepcopy(req["thinking"])
+        thinking = copy.deepcopy(req["thinking"])
+        budget = valid_budget(thinking.get("budget_tokens"))
+        if budget is not None and budget != thinking.get("budget_tokens"):
+            dropped.append(f"thinking.budget_tokens {thinking['budget_tokens']} (sent as "
+                           f"{budget}: Anthropic's range starts at {MIN_THINKING_BUDGET})")
+            thinking["budget_tokens"] = budget
+        return thinking
     effort = req.get("reasoning_effort")
     if effort is None:
         return None
@@ -110,6 +118,20 @@ def _thinking(req: dict[str, Any], dropped: list[str]) -> Block | None:
                                   param="reasoning_effort")
     budget = _EFFORT_BUDGETS[effort]
     return None if budget is None else {"type": "enabled", "budget_tokens": budget}
+
+
+def valid_budget(budget: Any) -> int | None:
+    """A thinking budget Anthropic accepts (at least 1024) for what a client asked: a
+    negative budget (OpenCode's -1) means "as much as the model likes", a small one the
+    minimum. None when no budget was given."""
+    if budget is None:
+        return None
+    if not isinstance(budget, int) or isinstance(budget, bool):
+        raise InvalidRequestError("thinking.budget_tokens must be an integer",
+                                  param="thinking.budget_tokens")
+    if budget < 0:
+        return _UNBOUNDED_BUDGET
+    return max(budget, MIN_THINKING_BUDGET)
 
 
 def _continuation_keeps_thinking(messages: list[Block]) -> bool:

@@ -11,7 +11,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, Literal, NotRequired, TypedDict
 
-from ..formats import DEFAULT_MAX_TOKENS
+from ..formats import DEFAULT_MAX_TOKENS, Format, HostedTools
 from ..reasoning import ReasoningMemory
 
 FinishReason = Literal["stop", "length", "tool_calls", "content_filter", "function_call"]
@@ -137,6 +137,9 @@ class RequestOptions:
     """What a provider's settings tell the request translation."""
 
     max_tokens_default: int = DEFAULT_MAX_TOKENS
+    hosted_tools: HostedTools = "drop"
+    # The provider's format; set by the hub, so that a refusal names the real target.
+    target: Format = "openai"
     # Reasoning of earlier answers, for clients that do not send it back themselves.
     memory: ReasoningMemory | None = None
 

@@ -37,11 +37,12 @@ from ..reasoning import Detail, Dialect, details_of, dialect_of, seal, text_of
 from ..sse import DONE, SSEEvent, json_event
 from ..stop_reasons import responses_status
 from ..stream import StreamTranslator, malformed
+from ..tools import ToolName, ToolNames, custom_input
 from ..usage import chat_usage_to_responses
 from .objects import (
     ItemKind,
+    call_item,
     failed_events,
-    function_call_item,
     item_id,
     message_item,
     output_text_part,
@@ -72,6 +73,7 @@ class _Item:
     id: str
     call_id: str = ""
     name: str = ""
+    tool: ToolName | None = None  # a call: the client's own tool
     chunks: list[str] = field(default_factory=list)  # reasoning text or tool arguments
     parts: list[_Part] = field(default_factory=list)  # message content
     details: list[Detail] = field(default_factory=list)  # reasoning the provider wants back
@@ -89,7 +91,8 @@ class _Item:
             sealed = seal(self.details, self.dialect) if status != "in_progress" else None
             return reasoning_item(self.id, status, [self.text()] if self.chunks else [],
                                   sealed)
-        return function_call_item(self.id, status, self.call_id, self.name, self.text())
+        return call_item(self.id, status, self.call_id, self.tool or ToolName(self.name),
+                         self.text())
 
 
 @dataclass(kw_only=True, slots=True)
@@ -115,8 +118,10 @@ class ChatToResponsesStream(StreamTranslator):
     _calls: dict[int, _Item] = field(default_factory=dict, init=False)
     _finish: str | None = field(default=None, init=False)
     _usage: dict[str, Any] | None = field(default=None, init=False)
+    _names: ToolNames = field(default_factory=ToolNames, init=False)
 
     def __post_init__(self) -> None:
+        self._names = ToolNames.of_request(self.request)
         if self.created_at < 0:
             self.created_at = int(self.clock())
         self._model = str(self.request.get("model") or "")
@@ -253,6 +258,7 @@ class ChatToResponsesStream(StreamTranslator):
             item = self._open_item("function_call")
             item.call_id = str(call_id or new_call_id())
             item.name = str(function.get("name") or "")
+            item.tool = self._names.client_name(item.name)
             self._calls[key] = item
             self._emit("response.output_item.added", output_index=item.index,
                        item=item.snapshot("in_progress"))
@@ -264,8 +270,9 @@ class ChatToResponsesStream(StreamTranslator):
         arguments = function.get("arguments")
         if isinstance(arguments, str) and arguments:
             item.chunks.append(arguments)
-            self._emit("response.function_call_arguments.delta", item_id=item.id,
-                       output_index=item.index, delta=arguments)
+            if not (item.tool and item.tool.custom):  # a freeform call's text comes whole
+                self._emit("response.function_call_arguments.delta", item_id=item.id,
+                           output_index=item.index, delta=arguments)
 
     # -- items -----------------------------------------------------------------------------
 
@@ -312,6 +319,14 @@ class ChatToResponsesStream(StreamTranslator):
                    content_index=index, part=body)
 
     def _close_call(self, item: _Item, status: str) -> None:
+        if item.tool and item.tool.custom:
+            # Its text sits inside the function's JSON arguments: it is known once they end.
+            text = custom_input(item.text())
+            self._emit("response.custom_tool_call_input.delta", item_id=item.id,
+                       output_index=item.index, delta=text)
+            self._emit("response.custom_tool_call_input.done", item_id=item.id,
+                       output_index=item.index, input=text)
+            return
         if not item.chunks and status == "completed":
             # A tool without parameters: send "{}" so the client can parse it (section 13).
             # A truncated call (status incomplete) keeps what it has, unrepaired (10.1 step 8).
@@ -388,15 +403,15 @@ def chat_response_to_responses(body: dict[str, Any], request: dict[str, Any]) ->
         created_at=created if isinstance(created, int) else now,
         model=str(body.get("model") or request.get("model") or ""),
         status=status,
-        output=_output_items(message, response_id, status),
+        output=_output_items(message, response_id, status, ToolNames.of_request(request)),
         usage=chat_usage_to_responses(body.get("usage")),
         incomplete_reason=reason,
         completed_at=now if status == "completed" else None,
     )
 
 
-def _output_items(message: dict[str, Any], response_id: str,
-                  status: str) -> list[dict[str, Any]]:
+def _output_items(message: dict[str, Any], response_id: str, status: str,
+                  names: ToolNames) -> list[dict[str, Any]]:
     """Reasoning, then the message, then the calls: the order the model produced them in."""
     items: list[dict[str, Any]] = []
     details = details_of(message)
@@ -416,9 +431,9 @@ def _output_items(message: dict[str, Any], response_id: str,
                                   parts))
     for call in message.get("tool_calls") or []:
         function = call.get("function") or {}
-        items.append(function_call_item(
+        items.append(call_item(
             item_id("function_call", response_id, len(items)), "completed",
-            str(call.get("id") or ""), str(function.get("name") or ""),
+            str(call.get("id") or ""), names.client_name(str(function.get("name") or "")),
             # A tool without parameters: "{}" so the client can parse it (section 13).
             str(function.get("arguments") or "{}"),
         ))

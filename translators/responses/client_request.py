@@ -14,14 +14,14 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from ..chat.fields import TOOL_CHOICE_MODES
 from ..chat.types import NO_OPTIONS, RequestOptions, Translated
-from ..errors import InvalidRequestError, UnsupportedFieldError
-from .client_request_items import input_messages, required_str
+from ..errors import TARGET, InvalidRequestError, UnsupportedFieldError
+from .client_request_items import input_messages
+from .client_request_tools import hub_tool_choice, hub_tools
 
 # Same name and meaning in both APIs.
 _PASSTHROUGH = ("temperature", "top_p", "parallel_tool_calls", "metadata", "user",
-                "presence_penalty", "frequency_penalty")
+                "presence_penalty", "frequency_penalty", "prompt_cache_key")
 
 # Fields that need state the gateway does not keep: a 400 naming them (section 4b).
 _UNSUPPORTED: dict[str, str] = {
@@ -54,10 +54,13 @@ def responses_request_to_chat(body: dict[str, Any],
             chat[name] = copy.deepcopy(body[name])
     if body.get("max_output_tokens") is not None:
         chat["max_completion_tokens"] = body["max_output_tokens"]
-    if body.get("tools"):
-        chat["tools"] = _tools(body["tools"])
+    tools = hub_tools(body, options, dropped)
+    if tools:
+        chat["tools"] = tools
         if body.get("tool_choice") is not None:
-            chat["tool_choice"] = _tool_choice(body["tool_choice"])
+            choice = hub_tool_choice(body["tool_choice"], tools, options, dropped)
+            if choice is not None:
+                chat["tool_choice"] = choice
     else:
         # OpenAI Chat rejects both without tools, and without tools they mean nothing.
         chat.pop("parallel_tool_calls", None)
@@ -75,49 +78,6 @@ def responses_request_to_chat(body: dict[str, Any],
 
 
 # -- request: settings ---------------------------------------------------------------------
-
-
-def _tools(tools: Any) -> list[dict[str, Any]]:
-    if not isinstance(tools, list):
-        raise InvalidRequestError("'tools' must be a list", param="tools")
-    return [_tool(f"tools[{index}]", tool) for index, tool in enumerate(tools)]
-
-
-def _tool(path: str, tool: Any) -> dict[str, Any]:
-    kind = tool.get("type") if isinstance(tool, dict) else None
-    if kind != "function":
-        # web_search, file_search, code_interpreter, custom, ... run on OpenAI's side or
-        # need their own item types; a Chat upstream cannot serve them.
-        raise UnsupportedFieldError(path, f"built-in tool {kind!r} has no Chat Completions "
-                                          "equivalent; only function tools are translated")
-    function = {"name": required_str(tool, "name", path)}
-    # Flattened in Responses, nested in Chat (section 4, reversed).
-    for key in ("description", "parameters", "strict"):
-        if tool.get(key) is not None:
-            function[key] = copy.deepcopy(tool[key])
-    return {"type": "function", "function": function}
-
-
-def _tool_choice(choice: Any) -> str | dict[str, Any]:
-    if isinstance(choice, str) and choice in TOOL_CHOICE_MODES:
-        return choice
-    kind = choice.get("type") if isinstance(choice, dict) else None
-    if kind == "function":
-        return _function_ref("tool_choice", choice)
-    if kind == "allowed_tools":
-        refs = choice.get("tools") or []
-        return {"type": "allowed_tools",
-                "allowed_tools": {"mode": choice.get("mode") or "auto",
-                                  "tools": [_function_ref(f"tool_choice.tools[{index}]", ref)
-                                            for index, ref in enumerate(refs)]}}
-    raise UnsupportedFieldError("tool_choice", f"tool choice {choice!r} has no Chat "
-                                               "Completions equivalent")
-
-
-def _function_ref(path: str, ref: Any) -> dict[str, Any]:
-    if not isinstance(ref, dict) or ref.get("type") != "function":
-        raise UnsupportedFieldError(path, "only function tools can be chosen")
-    return {"type": "function", "function": {"name": required_str(ref, "name", path)}}
 
 
 def _reasoning(reasoning: Any, chat: dict[str, Any], dropped: list[str]) -> None:
@@ -147,7 +107,9 @@ def _text(text: Any, chat: dict[str, Any], dropped: list[str]) -> None:
                                                            "strict") if fmt.get(key) is not None}
         chat["response_format"] = {"type": "json_schema", "json_schema": schema}
     elif fmt is not None and kind != "text":
-        raise UnsupportedFieldError("text.format", f"output format {kind!r} has no Chat "
-                                                   "Completions equivalent")
+        raise UnsupportedFieldError("text.format", f"output format {kind!r} has no {TARGET} "
+                                                   "equivalent")
+    if text.get("verbosity") is not None:
+        chat["verbosity"] = text["verbosity"]  # OpenAI Chat's own field of the same name
     dropped.extend(f"text.{key}" for key, value in text.items()
-                   if key != "format" and value is not None)
+                   if key not in ("format", "verbosity") and value is not None)

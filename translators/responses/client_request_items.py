@@ -11,10 +11,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import InvalidRequestError, UnsupportedFieldError
+from ..errors import TARGET, InvalidRequestError, UnsupportedFieldError
 from ..reasoning import ClientReasoning
+from ..tools import custom_arguments, flat_name
 
 _MESSAGE_ROLES = frozenset({"user", "assistant", "system", "developer"})
+_OUTPUT_ITEMS = frozenset({"function_call_output", "custom_tool_call_output"})
 _TEXT_PARTS = frozenset({"input_text", "output_text", "text"})
 
 
@@ -63,17 +65,23 @@ class _Conversation:
     def _item(self, path: str, item: dict[str, Any]) -> None:
         # Messages may leave out `type` (EasyInputMessage).
         kind = item.get("type") or ("message" if "role" in item else None)
-        if kind != "function_call_output":
+        if kind not in _OUTPUT_ITEMS:
             self._flush_tool_media()
         if kind == "message":
             message = _message(path, item)
             self.messages.append(message)
             if message["role"] == "assistant":
                 self._attach_reasoning(message)
-        elif kind == "function_call":
+        elif kind in ("function_call", "custom_tool_call"):
             self._function_call(path, item)
-        elif kind == "function_call_output":
+        elif kind in _OUTPUT_ITEMS:
             self._function_output(path, item)
+        elif kind == "additional_tools":
+            pass  # Codex's extra tool declarations: read with the request's tools
+        elif isinstance(kind, str) and kind.endswith("_call"):
+            # A hosted tool's call (web_search_call, ...): the provider could not have made
+            # it, and what it found is in the conversation already.
+            self.dropped.append(f"{path} ({kind})")
         elif kind == "reasoning":
             # What the provider needs back on the next turn (docs/formats.md#reasoning).
             self._reasoning.add_responses_item(item)
@@ -81,13 +89,20 @@ class _Conversation:
             raise UnsupportedFieldError(path, "item references point at stored items and a "
                                               "stateless gateway keeps none")
         else:
-            raise UnsupportedFieldError(path, f"input item type {kind!r} has no Chat "
-                                              "Completions equivalent")
+            raise UnsupportedFieldError(path, f"input item type {kind!r} has no {TARGET} "
+                                              "equivalent")
 
     def _function_call(self, path: str, item: dict[str, Any]) -> None:
+        """A function call, or a freeform (`custom`) tool's call with its text as the one
+        argument, named as the hub knows the tool (docs/formats.md#tools)."""
+        namespace = item.get("namespace")
+        name = flat_name(namespace if isinstance(namespace, str) else None,
+                         required_str(item, "name", path))
+        arguments = (custom_arguments(required_str(item, "input", path, empty=True))
+                     if item.get("type") == "custom_tool_call"
+                     else required_str(item, "arguments", path, empty=True))
         call = {"id": required_str(item, "call_id", path), "type": "function",
-                "function": {"name": required_str(item, "name", path),
-                             "arguments": required_str(item, "arguments", path, empty=True)}}
+                "function": {"name": name, "arguments": arguments}}
         last = self.messages[-1] if self.messages else None
         # The assistant text and the calls after it are one Chat message (section 4, reversed).
         if last is not None and last["role"] == "assistant":
@@ -158,7 +173,7 @@ def _assistant_message(path: str, content: list[Any]) -> dict[str, Any]:
             refusals.append(str(part.get("refusal") or ""))
         else:
             raise UnsupportedFieldError(f"{path}.content[{index}]",
-                                        f"assistant content part {kind!r} has no Chat "
+                                        f"assistant content part {kind!r} has no {TARGET} "
                                         "equivalent")
     message: dict[str, Any] = {"role": "assistant", "content": _compact(texts) if texts else None}
     if refusals:
@@ -174,7 +189,7 @@ def _user_part(path: str, part: Any) -> dict[str, Any]:
         return _image_part(path, part)
     if kind == "input_file":
         return _file_part(path, part)
-    raise UnsupportedFieldError(path, f"content part type {kind!r} has no Chat Completions "
+    raise UnsupportedFieldError(path, f"content part type {kind!r} has no {TARGET} "
                                       "equivalent")
 
 

@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from ..errors import ErrorInfo, openai_error_body
 from ..sse import DONE, SSEEvent, json_event
+from ..tools import ToolName, custom_input
 
 ItemKind = Literal["message", "reasoning", "function_call"]
 
@@ -94,6 +95,20 @@ def function_call_item(item_id: str, status: str, call_id: str, name: str,
                        arguments: str) -> dict[str, Any]:
     return {"id": item_id, "type": "function_call", "status": status, "call_id": call_id,
             "name": name, "arguments": arguments}
+
+
+def call_item(item_id: str, status: str, call_id: str, tool: ToolName,
+              arguments: str) -> dict[str, Any]:
+    """A provider's function call as the client declared the tool: a `function_call` with
+    the client's own namespace, or a freeform tool's `custom_tool_call` with its text
+    (docs/formats.md#tools)."""
+    if tool.custom:
+        return {"id": item_id, "type": "custom_tool_call", "status": status,
+                "call_id": call_id, "name": tool.name, "input": custom_input(arguments)}
+    item = function_call_item(item_id, status, call_id, tool.name, arguments)
+    if tool.namespace:
+        item["namespace"] = tool.namespace
+    return item
 
 
 def failed_events(response: dict[str, Any], error: ErrorInfo, sequence: int) -> list[SSEEvent]:
