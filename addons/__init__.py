@@ -11,6 +11,7 @@ from .admin import Admin
 from .config_watch import ConfigWatcher
 from .connections import Connections
 from .credentials import Credentials
+from .head import HeadRequests
 from .ingress import Ingress
 from .inspect import Inspect
 from .local import Local
@@ -31,7 +32,7 @@ def pipeline(gateway: Gateway | None = None, secrets: Secrets | None = None) -> 
         UpstreamErrors(gateway),  # the provider leg: wire-only secrets, timeouts, failures
         Ingress(gateway),  # classify, check, parse the JSON body once
         Router(gateway, connections, local.model_ids),  # model -> the flow's Route
-        Admin(gateway, connections, local),  # GET /health, GET /admin/providers
+        Admin(gateway, connections, local),  # GET /, GET /health, GET /admin/providers
         local,  # local models -> the loopback MLX server
         Translate(gateway),  # the request's body and endpoint in the provider's format
         TranslateAnswer(gateway),  # the answer in the client's format, streamed or whole
@@ -39,4 +40,5 @@ def pipeline(gateway: Gateway | None = None, secrets: Secrets | None = None) -> 
         connections,  # provider states and discovered models
         ModelsEndpoint(gateway, connections, local.model_ids),  # GET /v1/models
         Inspect(gateway),  # labels and one log line per flow
+        HeadRequests(),  # HEAD: the headers of the answer, without its body
     ]

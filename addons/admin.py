@@ -1,7 +1,8 @@
-"""Admin: answers `GET /health` and `GET /admin/providers` from memory.
+"""Admin: answers `GET /`, `GET /health` and `GET /admin/providers` from memory.
 
-Hook: `request`, for the flows ingress classified as `health` or `admin` (ingress has also
-checked the listen token, which `/health` does not need). `/health` is liveness,
+Hook: `request`, for the flows ingress classified as `root`, `health` or `admin` (ingress has
+also checked the listen token, which `/health` does not need). `/` says what this is and
+where to go: JSON, or a small HTML page for a browser. `/health` is liveness,
 `{"status": "ok"}`. `/admin/providers` is one row per configured provider, in config order,
 with its connection state from `connections`, then a row for the local backend from `local`
 (whose state may also be `unavailable`: no MLX on this machine).
@@ -9,10 +10,12 @@ with its connection state from `connections`, then a row for the local backend f
 
 from __future__ import annotations
 
+import html
 from typing import Any
 
 from mitmproxy import http
 
+from .. import __version__
 from ..config.model import LOCAL_PROVIDER, ProviderConfig
 from .answers import is_answered, json_response
 from .connections import Connections, ProviderStatus
@@ -33,6 +36,33 @@ def provider_row(status: ProviderStatus, provider: ProviderConfig) -> dict[str, 
     }
 
 
+ENDPOINTS = {
+    "chat_completions": "/v1/chat/completions",
+    "messages": "/v1/messages",
+    "responses": "/v1/responses",
+    "models": "/v1/models",
+    "health": "/health",
+    "providers": "/admin/providers",
+}
+ABOUT = ("mitmllm: a local gateway for LLM APIs. Point an OpenAI or Anthropic SDK, an agent "
+         "or curl at this address (/v1); every model of every configured provider answers in "
+         "the client's own format.")
+DOCS = "README.md and docs/ in the mitmllm source tree; mitmllm --help"
+
+
+def root_answer(request: http.Request) -> http.Response:
+    """What this is, the endpoints, and where the documentation is."""
+    if "text/html" in request.headers.get("accept", ""):
+        links = "".join(f'<li><a href="{path}">{path}</a></li>' for path in ENDPOINTS.values()
+                        if path in ("/v1/models", "/health", "/admin/providers"))
+        page = (f"<!doctype html><meta charset=utf-8><title>mitmllm</title>"
+                f"<h1>mitmllm {__version__}</h1><p>{html.escape(ABOUT)}</p><ul>{links}</ul>"
+                f"<p>Documentation: {html.escape(DOCS)}</p>")
+        return http.Response.make(200, page.encode(), {"content-type": "text/html; charset=utf-8"})
+    return json_response(200, {"name": "mitmllm", "version": __version__, "about": ABOUT,
+                               "endpoints": ENDPOINTS, "docs": DOCS})
+
+
 class Admin:
     def __init__(self, gateway: Gateway, connections: Connections, local: Local):
         self.gateway = gateway
@@ -44,7 +74,9 @@ class Admin:
         if is_answered(flow) or is_routed_replay(flow):
             return
         kind = info(flow).get("kind")
-        if kind == "health":
+        if kind == "root":
+            flow.response = root_answer(flow.request)
+        elif kind == "health":
             flow.response = json_response(200, {"status": "ok"})
         elif kind == "admin":
             flow.response = json_response(200, self.providers_payload())

@@ -30,8 +30,10 @@ _ENDPOINTS: dict[str, tuple[str, Kind, Format]] = {
     "/models": ("GET", "models", "openai"),
     "/health": ("GET", "health", "openai"),
     "/admin/providers": ("GET", "admin", "openai"),
+    "/": ("GET", "root", "openai"),
 }
 MODEL_KINDS: frozenset[Kind] = frozenset({"chat", "messages", "responses", "count_tokens"})
+_ALLOW = {"GET": "GET, HEAD", "POST": "POST"}  # the Allow header of a 405
 
 
 def normalize_path(path: str) -> str:
@@ -43,16 +45,19 @@ def normalize_path(path: str) -> str:
 
 
 def classify(method: str, path: str) -> tuple[Kind, Format, str | None]:
-    """Kind, client format, and the allowed method when `method` is the wrong one."""
+    """Kind, client format, and the allowed methods when `method` is not one of them. HEAD
+    is GET without the body (`addons/head.py` drops it), so it goes wherever GET goes."""
+    if method == "HEAD":
+        method = "GET"
     normalized = normalize_path(path)
     if normalized.startswith("/models/") and len(normalized) > len("/models/"):
-        return ("model", "openai", None if method == "GET" else "GET")
+        return ("model", "openai", None if method == "GET" else "GET, HEAD")
     endpoint = _ENDPOINTS.get(normalized)
     if endpoint is None:
         fmt: Format = "anthropic" if normalized.startswith("/messages") else "openai"
         return ("unknown", fmt, None)
     allowed, kind, fmt = endpoint
-    return (kind, fmt, None if method == allowed else allowed)
+    return (kind, fmt, None if method == allowed else _ALLOW[allowed])
 
 
 class Ingress:
@@ -71,7 +76,8 @@ class Ingress:
         if kind == "unknown":
             answer_error(flow, 404, f"Unknown endpoint {request.method} {request.path}. "
                          "mitmllm serves /v1/chat/completions, /v1/messages, /v1/responses, "
-                         "/v1/models, /health and /admin/providers.", code="unknown_url")
+                         "/v1/models, /health and /admin/providers (GET / lists them).",
+                         code="unknown_url")
             return
         if allowed is not None:
             answer_error(flow, 405, f"{request.path} accepts {allowed}, not {request.method}",

@@ -35,7 +35,7 @@ METADATA_KEY = "mitmllm"
 LOCAL_TIMEOUT = 600.0  # local generation can be slow on CPU; it never waits on a network
 
 Kind = Literal["chat", "messages", "responses", "count_tokens", "models", "model", "health",
-               "admin", "unknown"]
+               "admin", "root", "unknown"]
 
 
 class FlowInfo(TypedDict, total=False):
@@ -122,7 +122,7 @@ class Gateway:
         if provider is None:
             return RequestOptions(memory=self.reasoning)
         return RequestOptions(max_tokens_default=provider.max_tokens_default,
-                              memory=self.reasoning)
+                              hosted_tools=provider.hosted_tools, memory=self.reasoning)
 
     def exchange(self, flow: http.HTTPFlow) -> Exchange:
         found = self._exchanges.get(flow)

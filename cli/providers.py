@@ -28,7 +28,7 @@ from ..config.secrets import (
     header_account,
 )
 from ..config.store import ConfigDocument
-from ..translators.formats import FORMATS
+from ..translators.formats import FORMATS, HOSTED_TOOLS
 from .common import EXIT_FAILED, CliError, config_file, fail, load, provider_named
 
 
@@ -51,6 +51,10 @@ def add_field_options(parser: argparse.ArgumentParser, *, editing: bool) -> None
     parser.add_argument("--models", action="append", default=[], metavar="ID[,ID...]",
                         help="static model ids or globs such as claude-* (repeatable)")
     parser.add_argument("--max-tokens-default", type=int, metavar="N")
+    parser.add_argument("--hosted-tools", choices=HOSTED_TOOLS,
+                        help="what to do with hosted tools (web search, code interpreter, ...) "
+                        "that only the client's own API can run: drop them and list them in "
+                        "the flow (default), or refuse the request with a 400")
     parser.add_argument("--disabled", action="store_true", help="add it disabled")
     parser.add_argument("--no-auto-connect", action="store_true")
     if editing:
@@ -82,7 +86,8 @@ def provider_fields(args: argparse.Namespace) -> dict[str, Any]:
         fields["preset"] = args.preset
     for option, key in (("host", "host"), ("protocol", "protocol"), ("port", "port"),
                         ("base_path", "base_path"), ("format", "format"), ("auth", "auth"),
-                        ("timeout", "timeout"), ("max_tokens_default", "max_tokens_default")):
+                        ("timeout", "timeout"), ("max_tokens_default", "max_tokens_default"),
+                        ("hosted_tools", "hosted_tools")):
         value = getattr(args, option)
         if value is not None:
             fields[key] = value

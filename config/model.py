@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..translators.formats import DEFAULT_MAX_TOKENS, Format
+from ..translators.formats import DEFAULT_MAX_TOKENS, Format, HostedTools
 
 LOCAL_PROVIDER = "local"  # the reserved prefix of local MLX models
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
@@ -43,6 +43,7 @@ class ProviderConfig:
     secret_headers: tuple[str, ...] = ()
     models: tuple[str, ...] = ()
     max_tokens_default: int = DEFAULT_MAX_TOKENS
+    hosted_tools: HostedTools = "drop"  # web search & co. that only the client's API can run
 
     @property
     def slug(self) -> str:

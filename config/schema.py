@@ -17,7 +17,14 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from ..translators.formats import DEFAULT_MAX_TOKENS, FORMATS, Format, is_format
+from ..translators.formats import (
+    DEFAULT_MAX_TOKENS,
+    FORMATS,
+    HOSTED_TOOLS,
+    Format,
+    HostedTools,
+    is_format,
+)
 from .model import (
     LOCAL_PROVIDER,
     GatewayConfig,
@@ -93,6 +100,10 @@ class _Fields:
     def format(self, key: str, default: Format) -> Format:
         value = self.string(key, default, choices=FORMATS)
         return value if is_format(value) else default
+
+    def hosted_tools(self, key: str) -> HostedTools:
+        value = self.string(key, "drop", choices=HOSTED_TOOLS)
+        return "refuse" if value == "refuse" else "drop"
 
     def boolean(self, key: str, default: bool) -> bool:
         value = self.data.get(key, default)
@@ -237,5 +248,6 @@ def parse_provider(raw: Any, *, path: Path | None = None, index: int = 0) -> Pro
         models=f.string_list("models"),
         max_tokens_default=f.integer("max_tokens_default", DEFAULT_MAX_TOKENS, low=1,
                                      high=10_000_000) or DEFAULT_MAX_TOKENS,
+        hosted_tools=f.hosted_tools("hosted_tools"),
     )
 

@@ -255,7 +255,7 @@ class ConfigDocument:
 # The order fields are written in: what a reader looks for first.
 WRITE_ORDER = ("name", "preset", "host", "protocol", "port", "base_path", "format", "auth",
                "enabled", "auto_connect", "timeout", "headers", "secret_headers", "models",
-               "max_tokens_default")
+               "max_tokens_default", "hosted_tools")
 
 
 def _represent_null(representer: Any, _: None) -> Any:

@@ -512,3 +512,13 @@ def test_import_osaurus_reports_each_provider(cli: Cli, tmp_path: Path) -> None:
     ]
     assert cli.provider("osaurus-ollama").url("/models") == "http://localhost:11434/v1/models"
     assert "# Written by hand; keep this comment." in cli.config.read_text(encoding="utf-8")
+
+
+def test_hosted_tools_is_set_by_add_and_edit(cli: Cli) -> None:
+    cli("providers", "add", "corp", "--preset", "custom", "--host", "llm.corp.test",
+        "--hosted-tools", "refuse").ok()
+    assert cli.data()["providers"][0]["hosted_tools"] == "refuse"
+    assert cli.provider("corp").hosted_tools == "refuse"
+    cli("providers", "edit", "corp", "--hosted-tools", "drop").ok()
+    assert cli.provider("corp").hosted_tools == "drop"
+    assert "--hosted-tools" in cli("providers", "add", "--help").ok().stdout

@@ -1,5 +1,6 @@
-"""Admin: `GET /health` and `GET /admin/providers` answered from memory, from the connection
-states and the local backend; every other flow is left alone."""
+"""Admin: `GET /`, `GET /health` and `GET /admin/providers` answered from memory, from the
+connection states and the local backend; every other flow is left alone. HEAD gets the
+same headers without the body."""
 
 from __future__ import annotations
 
@@ -24,8 +25,10 @@ from support.addon_helpers import (
 
 from mitmllm.addons.admin import Admin
 from mitmllm.addons.connections import Connections, ProviderStatus
+from mitmllm.addons.head import HeadRequests
 from mitmllm.addons.ingress import Ingress
 from mitmllm.addons.local import Local
+from mitmllm.addons.models_endpoint import ModelsEndpoint
 from mitmllm.addons.state import Gateway, record
 from mitmllm.translators.chat.models import ModelEntry
 
@@ -190,3 +193,36 @@ async def test_a_bug_is_a_500_in_the_clients_format_not_a_pass_through(
     record(flow, client_format="anthropic")
     admin_addon.request(flow)
     assert_anthropic_error(flow.response, 500)
+
+
+async def test_root_says_what_this_is_and_where_to_go(built) -> None:
+    admin_addon, _, _, gateway = built
+    body = await admin(gateway, admin_addon, "/")
+    assert isinstance(body, dict) and body["name"] == "mitmllm"
+    assert body["endpoints"]["models"] == "/v1/models"
+    assert "docs" in body
+
+
+async def test_root_is_a_page_for_a_browser(built) -> None:
+    admin_addon, _, _, gateway = built
+    flow = make_flow("GET", "/")
+    flow.request.headers["accept"] = "text/html,application/xhtml+xml"
+    await run_request_hooks(flow, [Ingress(gateway), admin_addon])
+    assert flow.response is not None and flow.response.status_code == 200
+    assert flow.response.headers["content-type"].startswith("text/html")
+    assert b'<a href="/v1/models">' in (flow.response.content or b"")
+
+
+@pytest.mark.parametrize(("path", "status"), [("/", 200), ("/v1/models", 200),
+                                              ("/api/hello", 404), ("/v1/messages", 405)])
+async def test_head_gets_the_headers_of_get_without_a_body(built, path: str,
+                                                           status: int) -> None:
+    admin_addon, _, connections, gateway = built
+    flow = make_flow("HEAD", path)
+    await run_request_hooks(flow, [Ingress(gateway), admin_addon,
+                                   ModelsEndpoint(gateway, connections, lambda: [])])
+    assert flow.response is not None and flow.response.status_code == status
+    length = len(flow.response.raw_content or b"")
+    HeadRequests().response(flow)
+    assert flow.response.raw_content == b""
+    assert flow.response.headers["content-length"] == str(length) != "0"

@@ -61,7 +61,7 @@ async def test_trailing_slash_and_query_are_ignored(path: str) -> None:
     assert info(flow)["kind"] == "chat"
 
 
-@pytest.mark.parametrize("path", ["/v1/completions", "/v1/embeddings", "/", "/v2/chat",
+@pytest.mark.parametrize("path", ["/v1/completions", "/v1/embeddings", "/v2", "/v2/chat",
                                   "/v1/files/abc"])
 async def test_unknown_endpoint_is_404_in_openai_shape(path: str) -> None:
     flow = make_flow("POST", path, chat_body("m"))
@@ -81,10 +81,11 @@ async def test_unknown_endpoint_below_messages_answers_in_anthropic_shape() -> N
     ("GET", "/v1/chat/completions", "POST"),
     ("PUT", "/v1/messages", "POST"),
     ("GET", "/responses", "POST"),
-    ("POST", "/v1/models", "GET"),
-    ("DELETE", "/v1/models/openai%2Fgpt-4o", "GET"),
-    ("POST", "/health", "GET"),
-    ("POST", "/admin/providers", "GET"),
+    ("POST", "/v1/models", "GET, HEAD"),
+    ("DELETE", "/v1/models/openai%2Fgpt-4o", "GET, HEAD"),
+    ("POST", "/health", "GET, HEAD"),
+    ("POST", "/admin/providers", "GET, HEAD"),
+    ("HEAD", "/v1/messages", "POST"),
 ])
 async def test_wrong_method_is_405_with_allow(method: str, path: str, allowed: str) -> None:
     flow = make_flow(method, path, chat_body("m") if method != "GET" else None)

@@ -28,6 +28,7 @@ from mitmllm.addons.admin import Admin
 from mitmllm.addons.config_watch import ConfigWatcher
 from mitmllm.addons.connections import Connections
 from mitmllm.addons.credentials import REDACTED, Credentials
+from mitmllm.addons.head import HeadRequests
 from mitmllm.addons.ingress import Ingress
 from mitmllm.addons.inspect import Inspect
 from mitmllm.addons.local import Local
@@ -42,7 +43,8 @@ from mitmllm.addons.upstream import UpstreamErrors
 def test_pipeline_order_is_the_designs() -> None:
     assert [type(a) for a in pipeline()] == [ConfigWatcher, UpstreamErrors, Ingress, Router,
                                              Admin, Local, Translate, TranslateAnswer,
-                                             Credentials, Connections, ModelsEndpoint, Inspect]
+                                             Credentials, Connections, ModelsEndpoint, Inspect,
+                                             HeadRequests]
 
 
 async def dispatch(tctx: taddons.context, flow: http.HTTPFlow) -> None:

@@ -423,3 +423,16 @@ def test_a_file_on_disk_is_named_in_its_errors(tmp_path: Path) -> None:
                          ids=["timeout", "max_body_mb"])
 def test_not_a_number_is_not_a_number_greater_than_zero(text: str) -> None:
     assert "expected a number greater than 0, got nan" in str(refused(text))
+
+
+@pytest.mark.parametrize(("value", "expected"), [(None, "drop"), ("drop", "drop"),
+                                                 ("refuse", "refuse")])
+def test_hosted_tools_defaults_to_drop(value: str | None, expected: str) -> None:
+    fields = {} if value is None else {"hosted_tools": value}
+    assert only_provider(provider_yaml(**fields)).hosted_tools == expected
+
+
+def test_an_unknown_hosted_tools_value_is_named() -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse(provider_yaml(hosted_tools="ignore"))
+    assert "field 'hosted_tools': expected one of drop, refuse, got 'ignore'" in str(caught.value)
