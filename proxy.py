@@ -1,7 +1,7 @@
 """Starting mitmproxy with the mitmllm pipeline: `mitmllm run` (headless) and `mitmllm web`.
 
-`run` builds a bare `Master` with only the addons a reverse proxy needs (PLATFORM.md: the
-~36 default addons of mitmdump cost 40 % of the CPU per request), then the pipeline. `web`
+`run` builds a bare `Master` with only the addons a reverse proxy needs (profiled: the ~36
+default addons of mitmdump cost 40 % of the CPU per request), then the pipeline. `web`
 uses mitmweb's `WebMaster` with all its addons, so everything mitmweb offers works.
 
 Both listen in reverse mode on the listen address with `connection_strategy=lazy`: the

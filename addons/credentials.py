@@ -100,7 +100,7 @@ class Credentials:
         point_at(request, provider)
         for name, value in headers.plain.items():
             if name.lower() == "anthropic-version" and keeps_version and client_version:
-                continue  # an Anthropic client's own version wins (DESIGN.md, secrets)
+                continue  # an Anthropic client's own version wins (docs/architecture.md#secrets)
             request.headers[name] = value
         if provider.format == "anthropic" and "anthropic-version" not in request.headers:
             request.headers["anthropic-version"] = ANTHROPIC_VERSION

@@ -1,7 +1,7 @@
 """Router: resolves the requested model to a provider (or a local model) and its upstream id.
 
 Hook: `request`, for chat/messages/responses/count_tokens flows that ingress parsed. The
-rules are the routing contract of DESIGN.md, in order:
+rules are the routing contract (docs/architecture.md#routing-a-model-name), in order:
 
 1. `NAME/MODEL` where NAME is a configured provider (compared as slugs: case-insensitive,
    spaces and `/` read as `-`) goes to that provider as `MODEL`; `local/MODEL` to a local

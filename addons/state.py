@@ -47,7 +47,7 @@ class FlowInfo(TypedDict, total=False):
     upstream_model: str
     stream: bool
     timeout: float
-    dropped: list[str]  # client fields with no equivalent upstream (CONFORMANCE policy)
+    dropped: list[str]  # client fields with no equivalent (docs/formats.md#dropped-and-refused)
     timed_out: bool
 
 

@@ -1,8 +1,9 @@
 """The headers a provider needs: auth by format, plain custom headers, secret headers.
 
-Auth header by format (DESIGN.md, secrets contract): openai and responses send
-`Authorization: Bearer KEY`; anthropic sends `x-api-key: KEY` and `anthropic-version:
-2023-06-01` (unless the client sent its own version, which the caller decides).
+Auth header by format (the secrets contract, docs/architecture.md#secrets): openai and
+responses send `Authorization: Bearer KEY`; anthropic sends `x-api-key: KEY` and
+`anthropic-version: 2023-06-01` (unless the client sent its own version, which the caller
+decides).
 
 `SecretCache` keeps resolved values for a few seconds: a keychain read goes over D-Bus and
 costs milliseconds, too much for every request; a rotated key is picked up within the TTL,

@@ -1,4 +1,4 @@
-"""The `mitmllm` command line as a user runs it (DESIGN.md, command line contract): a real
+"""The `mitmllm` command line as a user runs it (docs/architecture.md#command-line): a real
 subprocess with its own HOME and config dir, the keyring backend pinned to `null` (or `fail`,
 a machine without a keychain) unless the test needs the private Secret Service of `./dev test`.
 

@@ -6,7 +6,7 @@ Every failure the gateway reports, its own or a provider's, is first an `ErrorIn
 - OpenAI Chat and Open Responses: `{"error": {"message", "type", "param", "code"}}`
 - Anthropic Messages: `{"type": "error", "error": {"type", "message"}}`
 
-Status and type mappings follow CONFORMANCE.md section 11 and vector errors_42.
+Status and type mappings follow docs/formats.md#errors and vector errors_42.
 """
 
 from __future__ import annotations

@@ -32,7 +32,7 @@ def new_response_id() -> str:
 
 
 def anthropic_tool_id(raw: str) -> str:
-    """`raw` if Anthropic accepts it, else a rewrite (CONFORMANCE.md section 3.1). The
+    """`raw` if Anthropic accepts it, else a rewrite (docs/formats.md#tools). The
     rewrite depends on the id alone, so a call and its result still match without a lookup
     table; the hash keeps ids that differ only in replaced characters apart."""
     if _ANTHROPIC_TOOL_ID.fullmatch(raw):

@@ -6,7 +6,7 @@ bytes may arrive split anywhere (even inside a UTF-8 character or between `\\r` 
 (OpenRouter's keep-alives); several `data:` lines join with `\\n`; exactly one space after
 the colon is stripped. Unlike the browser algorithm, an event still pending at the end of
 the input is dispatched by `flush()`, because recorded streams end without a blank line
-(CONFORMANCE.md section 9).
+(docs/formats.md#server-sent-events).
 
 It has the shape of httpx's decoders and of a mitmproxy stream callable: `decode(chunk)`
 for every chunk, then `flush()` once at the end.

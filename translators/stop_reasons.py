@@ -1,4 +1,5 @@
-"""Why an answer ended, in each format (CONFORMANCE.md section 6): the tables and their readers.
+"""Why an answer ended, in each format (docs/formats.md#stop-reasons): the tables and their
+readers.
 
 Whole answers and streams of one direction look up the same table, so both report the same
 reason. An unknown (newer) reason never fails a translation: it reads as a normal end.

@@ -1,9 +1,10 @@
-"""Token usage between the three formats (CONFORMANCE.md section 8), whole and streamed alike.
+"""Token usage between the three formats (docs/formats.md#usage), whole and streamed alike.
 
 The formats disagree on one point that matters for cost dashboards: OpenAI `prompt_tokens`
 and Responses `input_tokens` include cached tokens, Anthropic `input_tokens` excludes cache
-reads and writes (section 13). Each function takes the usage object of one format and
-returns the other's; a count that is missing or of the wrong type counts as 0.
+reads and writes (a known pitfall, docs/formats.md#known-pitfalls). Each function takes the
+usage object of one format and returns the other's; a count that is missing or of the wrong
+type counts as 0.
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ def anthropic_usage_to_chat(usage: dict[str, Any]) -> Usage:
     }
     details = usage.get("output_tokens_details")
     if isinstance(details, dict) and details.get("thinking_tokens") is not None:
-        # §5.2: output_tokens already includes thinking, as completion_tokens does.
+        # output_tokens already includes thinking, as completion_tokens does
+        # (docs/formats.md#usage).
         result["completion_tokens_details"] = {
             "reasoning_tokens": _tokens(details["thinking_tokens"])}
     return result

@@ -1,4 +1,4 @@
-"""Importing Osaurus' remote providers (DESIGN.md, configuration contract): the fields of
+"""Importing Osaurus' remote providers (docs/architecture.md#configuration): the fields of
 `~/.osaurus/providers/remote.json`, and the secrets of the keychain service
 `ai.osaurus.remote` (accounts `<id>.apiKey`, `<id>.header.<Name>`) copied into mitmllm's own.
 """

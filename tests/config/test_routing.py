@@ -1,4 +1,5 @@
-"""The routing contract (DESIGN.md), through the pure `resolve()` of addons/router.py:
+"""The routing contract (docs/architecture.md#routing-a-model-name), through the pure
+`resolve()` of addons/router.py:
 
 1. `NAME/MODEL` where NAME is a configured provider, compared as a slug (case-insensitive,
    spaces and `/` read as `-`) goes to that provider as `MODEL`; `local/MODEL` to a local model.

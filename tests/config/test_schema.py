@@ -1,4 +1,4 @@
-"""Validation of the YAML config into `GatewayConfig` (DESIGN.md, configuration contract).
+"""Validation of the YAML config into `GatewayConfig` (docs/architecture.md#configuration).
 
 Every refusal must name the file, the provider and the field, so a user can find the line;
 the expectations here are written out from the contract, not taken from the code's output.
@@ -17,7 +17,8 @@ from mitmllm.config.store import load_config, parse_text
 
 PATH = Path("/home/user/.config/mitmllm/config.yaml")
 
-# The example of DESIGN.md's configuration contract, verbatim.
+# The annotated example of the configuration contract (docs/architecture.md#configuration),
+# as the README shows it but for two shorter comments.
 CONTRACT_EXAMPLE = """\
 listen:
   host: 127.0.0.1
@@ -267,7 +268,8 @@ def test_an_empty_token_counts_as_none_on_a_public_host() -> None:
     assert refused("listen:\n  host: 0.0.0.0\n  token: ''\n").field == "listen.token"
 
 
-# (preset, host, protocol, port, base_path, format, auth, url of /models) from DESIGN.md.
+# (preset, host, protocol, port, base_path, format, auth, url of /models), as the README's
+# preset table and docs/architecture.md#configuration give them.
 PRESET_TABLE = [
     ("anthropic", "api.anthropic.com", "https", 443, "/v1", "anthropic", "api_key",
      "https://api.anthropic.com/v1/models"),

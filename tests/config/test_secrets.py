@@ -1,4 +1,4 @@
-"""Provider secrets (DESIGN.md, secrets contract): keychain service `mitmllm`, account `NAME`
+"""Provider secrets (docs/architecture.md#secrets): keychain service `mitmllm`, account `NAME`
 and `NAME:HEADER`; environment fallbacks; auth headers by format; messages that say what to do
 and never contain a secret.
 
@@ -134,8 +134,8 @@ def test_without_a_keychain_writes_say_how_to_fix_it(no_keychain: KeyringBackend
 
 @pytest.fixture
 def locked_keychain(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """A keychain that exists but refuses, as a locked gnome-keyring does (PLATFORM.md:
-    `InitError: Prompt dismissed`)."""
+    """A keychain that exists but refuses, as a locked gnome-keyring does
+    (`InitError: Prompt dismissed`)."""
     def refuse(*args: object) -> None:
         raise keyring.errors.InitError("Prompt dismissed")
     for name in ("get_password", "set_password", "delete_password"):

@@ -1,5 +1,5 @@
-"""Where the config file lives, and rewriting it safely (DESIGN.md, configuration contract:
-"the config file is rewritten atomically and keeps its comments where it can")."""
+"""Where the config file lives, and rewriting it safely (docs/architecture.md#configuration:
+the CLI rewrites the file atomically and keeps its comments)."""
 
 from __future__ import annotations
 

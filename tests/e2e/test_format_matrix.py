@@ -352,7 +352,8 @@ def _responses_body_cached() -> dict[str, Any]:
 
 
 # (provider, mode, kind) -> the provider's answer: SSE text or a JSON body. `cached`: part
-# of the input came from the prompt cache, which each format counts its own way (§8).
+# of the input came from the prompt cache, which each format counts its own way
+# (docs/formats.md#usage).
 SOURCES: dict[tuple[str, str, str], Callable[[], Any]] = {
     ("oai", "stream", "text"): lambda: vector("stream_40")["openai_sse"],
     ("oai", "stream", "tools"): lambda: vector("stream_39")["openai_sse"],
@@ -549,7 +550,8 @@ RUNNERS: dict[str, Callable[[MitmllmProcess, str, bool, bool], Seen]] = {
 
 
 def expected_stop(client_format: str, finish: str) -> Any:
-    """CONFORMANCE section 6, from the provider's reason (OpenAI words) to the client's."""
+    """The stop-reason table (docs/formats.md#stop-reasons), from the provider's reason
+    (OpenAI words) to the client's."""
     if client_format == "anthropic":
         return {"stop": "end_turn", "tool_calls": "tool_use", "length": "max_tokens"}[finish]
     if client_format == "responses":
@@ -593,7 +595,8 @@ def test_matrix(client_format: str, provider_name: str, mode: str, kind: str,
     if stream:
         assert seen.streamed_text == expected.text
     if stream and client_format == "responses" and provider_name != "resp":
-        # The full event order `client.responses.stream()` and the spec ask for (§10.4).
+        # The full event order `client.responses.stream()` and the spec ask for
+        # (docs/formats.md#chat-stream-to-responses).
         types = seen.event_types or []
         assert types[:2] == ["response.created", "response.in_progress"]
         assert types[-1] == ("response.incomplete" if kind == "length" else "response.completed")
@@ -609,7 +612,8 @@ def test_matrix(client_format: str, provider_name: str, mode: str, kind: str,
     if provider_format == "anthropic":
         assert isinstance(body.get("max_tokens"), int)
     if provider_format == "openai" and stream and client_format != "chat":
-        # Without usage from upstream, message_delta / response.completed have none (§8).
+        # Without usage from upstream, message_delta / response.completed have none
+        # (docs/formats.md#usage).
         assert body["stream_options"] == {"include_usage": True}
 
 
@@ -894,7 +898,8 @@ def test_upstream_error_keeps_status_and_message(case: str, client_format: str, 
         assert _is_anthropic_error(body, upstream.message)
         assert body["error"]["type"] == ANTHROPIC_TYPES[status]
     else:
-        assert error.status_code == (503 if status == 529 else status)  # CONFORMANCE §11
+        # An Anthropic 529 reaches OpenAI clients as 503 (docs/formats.md#errors).
+        assert error.status_code == (503 if status == 529 else status)
         assert isinstance(error, openai.RateLimitError if status == 429
                           else openai.InternalServerError)
         assert _is_openai_error(body, upstream.message)
@@ -911,7 +916,7 @@ RESPONSES_ERROR = {"type": "error", "sequence_number": 9, "error": {
 
 def _responses_broken_off() -> list[bytes]:
     """stream_34 up to its third text delta, then an `error` event and `response.failed`,
-    as OpenAI sends them (CONFORMANCE §11)."""
+    as OpenAI sends them (docs/formats.md#how-a-stream-ends)."""
     events = sse_lines(vector("stream_34")["responses_sse"])
     kept = []
     for chunk in events:
@@ -1138,7 +1143,8 @@ def test_stalled_stream_ends_with_the_clients_error(provider_name: str, client_f
     events_seen = sse_events(raw.decode())
     last = json.loads(next(d for _, d in reversed(events_seen) if d != "[DONE]"))
     if client_format == "responses":
-        # CONFORMANCE §11: an `error` event, then `response.failed` with `response.error`.
+        # An `error` event, then `response.failed` with `response.error`
+        # (docs/formats.md#how-a-stream-ends).
         types = [json.loads(d)["type"] for _, d in events_seen if d != "[DONE]"]
         assert types[-2:] == ["error", "response.failed"], types
         message = last["response"]["error"]["message"]
@@ -1377,8 +1383,9 @@ def test_beta_messages_stream_like_claude_code(provider_name: str, proxy: Mitmll
 # --- the event grammar strict clients rely on ----------------------------------------------
 
 def check_anthropic_grammar(events: list[tuple[str | None, str]]) -> None:
-    """CONFORMANCE §9/§10.3: message_start; per block start, deltas of its kind, stop, with
-    indexes from 0; one message_delta with the stop reason and usage; message_stop."""
+    """docs/formats.md#chat-stream-to-anthropic: message_start; per block start, deltas of
+    its kind, stop, with indexes from 0; one message_delta with the stop reason and usage;
+    message_stop."""
     payloads = [json.loads(data) for _, data in events]
     assert [name for name, _ in events] == [p["type"] for p in payloads]
     types = [p["type"] for p in payloads if p["type"] != "ping"]
@@ -1412,10 +1419,10 @@ def check_anthropic_grammar(events: list[tuple[str | None, str]]) -> None:
 
 
 def check_responses_grammar(events: list[tuple[str | None, str]]) -> None:
-    """CONFORMANCE §9/§10.4 and the Open Responses spec: `event` equals `type`, sequence
-    numbers count from 0, created and in_progress first, each item added, filled and done
-    before the next one starts, `...done` events repeat the whole text, a terminal event
-    whose output lists the items, then `[DONE]`."""
+    """docs/formats.md#chat-stream-to-responses and the Open Responses spec: `event` equals
+    `type`, sequence numbers count from 0, created and in_progress first, each item added,
+    filled and done before the next one starts, `...done` events repeat the whole text, a
+    terminal event whose output lists the items, then `[DONE]`."""
     assert events[-1][1] == "[DONE]"
     payloads = [json.loads(data) for _, data in events[:-1]]
     assert [name for name, _ in events[:-1]] == [p["type"] for p in payloads]

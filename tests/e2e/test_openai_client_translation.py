@@ -278,7 +278,7 @@ def test_recorded_stream_reaches_the_sdk(name: str, provider_name: str, client: 
 
 def test_translated_stream_stays_streaming(client: OpenAI,
                                            anthropic_provider: FakeProvider) -> None:
-    """Each event reaches the client as soon as the provider sends it (PLATFORM.md: without
+    """Each event reaches the client as soon as the provider sends it (without
     `flow.response.stream` mitmproxy would hold the whole answer until its end)."""
     events = sse_lines(vector("stream_20_anthropic_text_docs")["anthropic_sse"])
     reply = Sse(events, delay=0.25)

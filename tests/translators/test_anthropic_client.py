@@ -1,7 +1,9 @@
-"""Anthropic Messages clients on the OpenAI Chat hub: translators.anthropic_inbound.
+"""Anthropic Messages clients on the OpenAI Chat hub: `translators/anthropic/client_*.py`.
 
-Expectations come from the vectors (tests/vectors, CONFORMANCE.md section 14) or are written
-out from the rules (sections 4b, 6, 7.3, 8, 10.3); none is taken from the code's own output.
+Expectations come from the vectors (tests/vectors, docs/formats.md#test-vectors) or are
+written out from the rules (docs/formats.md#roles and the request topics after it,
+docs/formats.md#stop-reasons, docs/formats.md#whole-answers, docs/formats.md#usage,
+docs/formats.md#chat-stream-to-anthropic); none is taken from the code's own output.
 """
 
 from __future__ import annotations
@@ -92,7 +94,8 @@ def wire(events: list[SSEEvent]) -> bytes:
 
 def payloads(events: list[SSEEvent]) -> list[dict[str, Any]]:
     for event in events:
-        # Anthropic's grammar: the event name always equals the payload's type (section 9).
+        # Anthropic's grammar: the event name always equals the payload's type
+        # (docs/formats.md#server-sent-events).
         assert event.event == json.loads(event.data)["type"]
     return [json.loads(event.data) for event in events]
 
@@ -184,7 +187,7 @@ def test_anthropic_sdk_raises_on_the_translated_error_event() -> None:
         stream.get_final_message()
 
 
-# Stream edge cases (section 10.3), chunks written by hand --------------------------------
+# Stream edge cases (docs/formats.md#chat-stream-to-anthropic), chunks written by hand ----
 
 def chunk(finish: str | None = None, usage: dict[str, Any] | None = None,
           **delta: Any) -> dict[str, Any]:
@@ -403,7 +406,7 @@ def test_unreadable_chunk_fails_closed() -> None:
     assert [e["type"] for e in events] == ["error"]
 
 
-# Whole messages (section 7.3) ------------------------------------------------------------
+# Whole messages (docs/formats.md#whole-answers) -------------------------------------------
 
 @pytest.mark.parametrize("name", ["nonstream_16", "nonstream_17"])
 def test_nonstream_vectors(name: str) -> None:
@@ -475,7 +478,7 @@ def test_anthropic_sdk_parses_the_translated_message() -> None:
     assert message.content[0].input == {"location": "Boston, MA"}
 
 
-# Requests (section 4b): the req_* vectors read in reverse ---------------------------------
+# Requests (docs/formats.md#roles and after): the req_* vectors read in reverse --------------------
 
 def parsed_arguments(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Messages with tool arguments parsed: they are compared as JSON (vectors README)."""
@@ -530,7 +533,8 @@ REQUEST_CASES = [
     ("req_02", "anthropic_request", ["model", "max_completion_tokens"], same),
     ("req_03", "anthropic_request", ["model", "max_completion_tokens"], without_detail),
     ("req_04", "anthropic_request", ["model", "tools", "tool_choice"], same),
-    # stream_options is added by section 8, so the OpenAI request has none to compare with.
+    # stream_options is added for usage (docs/formats.md#usage), so the OpenAI request has
+    # none to compare with.
     ("req_05", "anthropic_request", ["model", "max_completion_tokens", "stream", "tools"], same),
     # The recorded request echoes `caller` inside tool_use: it must change nothing.
     ("req_05", "anthropic_request_recorded",
@@ -542,7 +546,8 @@ REQUEST_CASES = [
     # the hub carries reasoning_effort instead (tested below).
     ("req_08", "anthropic_request", ["model", "max_completion_tokens", "stream"], same),
     # Forward, temperature was dropped, tool_choice downgraded to auto and max_tokens set
-    # for thinking, and effort high became budget 4096, which section 4b buckets as low.
+    # for thinking, and effort high became budget 4096, which reads back as low
+    # (docs/formats.md#reasoning).
     ("req_09", "anthropic_request", ["model", "tools"], same),
     # temperature was clamped 1.5 -> 1.0 forward; n, penalties and seed were dropped.
     ("req_10", "anthropic_request",
@@ -553,7 +558,8 @@ REQUEST_CASES = [
 
 def normalised_openai(request: dict[str, Any]) -> dict[str, Any]:
     out = dict(request)
-    # Section 3.2: max_completion_tokens and max_tokens are the same limit.
+    # max_completion_tokens and max_tokens are the same limit
+    # (docs/formats.md#sampling-and-limits).
     if "max_tokens" in out:
         out["max_completion_tokens"] = out.pop("max_tokens")
     if isinstance(out.get("stop"), str):  # a single stop string is a list of one

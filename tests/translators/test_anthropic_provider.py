@@ -1,7 +1,8 @@
-"""OpenAI Chat client → Anthropic Messages provider (`translators.anthropic_upstream`).
+"""OpenAI Chat client → Anthropic Messages provider (`translators/anthropic/provider_*.py`).
 
-Expectations come from the shared vectors in tests/vectors (CONFORMANCE.md §14) or are
-written from the CONFORMANCE rule each test names, never from this translator's output.
+Expectations come from the shared vectors in tests/vectors (docs/formats.md#test-vectors) or
+are written from the rule of docs/formats.md each test names, never from this translator's
+output.
 Every stream is replayed whole, line by line and byte by byte through `SSEDecoder`.
 """
 
@@ -40,7 +41,8 @@ NONSTREAM_VECTORS = ["nonstream_11", "nonstream_12"]
 STREAM_VECTORS = ["stream_20", "stream_21", "stream_23", "stream_24", "stream_27",
                   "stream_28", "stream_32"]
 
-# CONFORMANCE.md §6, written out here so the test does not read the table it checks.
+# docs/formats.md#stop-reasons, written out here so the test does not read the table it
+# checks.
 STOP_REASONS = {
     "end_turn": "stop",
     "stop_sequence": "stop",
@@ -75,7 +77,7 @@ def chat(messages: list[dict[str, Any]], **fields: Any) -> dict[str, Any]:
 USER = {"role": "user", "content": "Hi"}
 
 
-# --- requests (§3, §5.1) --------------------------------------------------------------
+# --- requests (docs/formats.md#roles and the request topics after it) ------------------
 
 
 @pytest.mark.parametrize("prefix", REQUEST_VECTORS)
@@ -334,7 +336,7 @@ def test_bad_tool_ids_are_rewritten_the_same_way_on_both_sides() -> None:
     assert used == answered
     assert all(ANTHROPIC_TOOL_ID.match(i) for i in used)
     assert len(set(used)) == 3
-    assert used[2] == "call_ok-1"  # ids that fit are passed through unchanged (§3.1)
+    assert used[2] == "call_ok-1"  # ids that fit pass unchanged (docs/formats.md#tools)
 
 
 def test_bad_tool_arguments_are_a_400() -> None:
@@ -388,7 +390,7 @@ def test_unmappable_sampling_fields_are_dropped_and_listed(field: str, value: An
     assert field in translated.dropped
 
 
-# --- whole responses (§7.1, §6, §8) ----------------------------------------------------
+# --- whole responses (docs/formats.md#whole-answers; stop reasons, usage) -------------
 
 
 @pytest.mark.parametrize("prefix", NONSTREAM_VECTORS)
@@ -456,7 +458,7 @@ def test_malformed_response_is_an_upstream_error(body: Any) -> None:
         anthropic_response_to_chat(body)
 
 
-# --- streams (§10.1) -------------------------------------------------------------------
+# --- streams (docs/formats.md#anthropic-stream-to-chat) --------------------------------
 
 Splitter = Callable[[bytes], list[bytes]]
 SPLITS: dict[str, Splitter] = {
@@ -490,7 +492,8 @@ def standard(chunks: list[Any]) -> list[Any]:
 
 
 def payloads(events: list[SSEEvent]) -> list[Any]:
-    """Chunks as parsed JSON, `[DONE]` as the string; checks the OpenAI framing (§9)."""
+    """Chunks as parsed JSON, `[DONE]` as the string; checks the OpenAI framing
+    (docs/formats.md#server-sent-events)."""
     out: list[Any] = []
     for event in events:
         assert event.event is None  # OpenAI streams carry no `event:` lines
@@ -521,7 +524,8 @@ def accumulate(items: list[Any]) -> dict[str, Any]:
             for choice in item["choices"]:
                 apply_delta(msg, calls, choice["delta"])
                 result["finish_reason"] = choice["finish_reason"] or result["finish_reason"]
-    assert sorted(calls) == list(range(len(calls)))  # tool indexes 0, 1, … (§10.1)
+    # Tool indexes 0, 1, … (docs/formats.md#anthropic-stream-to-chat).
+    assert sorted(calls) == list(range(len(calls)))
     if calls:
         msg["tool_calls"] = [calls[i] for i in sorted(calls)]
     return {"message": msg, **result}
@@ -589,7 +593,8 @@ def test_stream_vector_chunks(prefix: str, split: str) -> None:
 
 @pytest.mark.parametrize("prefix", STREAM_VECTORS)
 def test_stream_vector_without_include_usage(prefix: str) -> None:
-    # §8: no usage chunk unless the client asked for it; everything else is unchanged.
+    # No usage chunk unless the client asked for it; everything else is unchanged
+    # (docs/formats.md#usage).
     vector, raw = vector_stream(prefix)
     ignore = vector["compare"]["ignore_fields"]
     expected = [c for c in vector["openai_chunks"] if c == "[DONE]" or "usage" not in c]
@@ -697,7 +702,8 @@ def test_max_tokens_mid_tool_call_is_length_with_partial_arguments() -> None:
     items = run_all_splits(sse(start(), *tool_block(0, "toolu_a", '{"city": "Par',
                                                     stop=False), *end("max_tokens")))
     got = accumulate(items)
-    assert got["finish_reason"] == "length"  # never tool_calls for a truncated turn (§6)
+    # Never tool_calls for a truncated turn (docs/formats.md#stop-reasons).
+    assert got["finish_reason"] == "length"
     assert got["message"]["tool_calls"][0]["function"]["arguments"] == '{"city": "Par'
     assert got["terminated_with_done"]
 
@@ -720,8 +726,8 @@ def test_stream_stop_reasons(stop_reason: str, finish: str) -> None:
 
 
 def test_cache_tokens_and_cumulative_usage() -> None:
-    # §8: prompt = input + cache_read + cache_creation; message_delta values are
-    # cumulative and override message_start's (stream_22).
+    # prompt = input + cache_read + cache_creation; message_delta values are cumulative and
+    # override message_start's (docs/formats.md#usage).
     raw = sse(start(input_tokens=3, cache_creation_input_tokens=0,
                     cache_read_input_tokens=0, output_tokens=1),
               *text_block(0, "ok"),
@@ -816,7 +822,7 @@ def test_fail_sends_one_error_frame_in_openai_format() -> None:
     assert translator.finish() == []
 
 
-# --- models (§12) and errors (§11) -----------------------------------------------------
+# --- models (docs/formats.md#model-lists) and errors (docs/formats.md#errors) ----------
 
 
 def test_models_vector() -> None:
@@ -824,7 +830,7 @@ def test_models_vector() -> None:
     page = parse_model_page(vector["anthropic_models"])
     got = [openai_model(entry.id, "anthropic", entry.created or 0) for entry in page.entries]
     assert got == vector["anthropic_models_as_openai"]["data"]
-    # `display_name` is kept for Anthropic clients' lists (§12 allows it).
+    # `display_name` is kept for Anthropic clients' lists (docs/formats.md#model-lists).
     assert [e.display_name for e in page.entries] == [
         m["display_name"] for m in vector["anthropic_models"]["data"]]
 

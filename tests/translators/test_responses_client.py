@@ -1,8 +1,8 @@
-"""Open Responses clients on the Chat hub: `translators/responses_inbound*.py`.
+"""Open Responses clients on the Chat hub: `translators/responses/client_*.py`.
 
 Expectations come from the vectors in tests/vectors (stream_39-41 `responses_events`,
 req_* read in reverse, nonstream_13/14 read in reverse, errors_42) or from the rules of
-CONFORMANCE.md quoted next to each test. The strongest proof is the real `openai` SDK:
+docs/formats.md linked next to each test. The strongest proof is the real `openai` SDK:
 its `responses.stream()` accumulator raises unless the events come in full order, so every
 stream is also fed to it through an in-memory transport.
 """
@@ -192,8 +192,9 @@ def strip(value: Any, drop: set[str]) -> Any:
 
 def comparable(actual: list[Any], expected: list[Any], drop: set[str]) -> list[Any]:
     """`actual` shaped for comparison with `expected`. The vectors show a minimal Response
-    object while section 10.4 requires every non-nullable field (the request's echo), so
-    a `response` is compared on the fields the vector shows; every other field exactly."""
+    object while docs/formats.md#chat-stream-to-responses requires every non-nullable field
+    (the request's echo, docs/formats.md#whole-answers), so a `response` is compared on the
+    fields the vector shows; every other field exactly."""
     shaped = []
     for got, want in zip(actual, expected, strict=False):
         if isinstance(got, dict) and isinstance(want, dict) and "response" in want:
@@ -269,7 +270,8 @@ def test_sdk_accumulates_parallel_tool_calls() -> None:
     assert final.usage is not None
     assert (final.usage.input_tokens, final.usage.output_tokens, final.usage.total_tokens) == (
         usage["prompt_tokens"], usage["completion_tokens"], usage["total_tokens"])
-    # The SDK's own request went upstream as a streamed Chat request that asks for usage (§8).
+    # The SDK's own request went upstream as a streamed Chat request that asks for usage
+    # (docs/formats.md#usage).
     assert seen["chat"]["stream_options"] == {"include_usage": True}
     assert [tool["function"]["name"] for tool in seen["chat"]["tools"]] == [
         tool["name"] for tool in tools]
@@ -309,7 +311,7 @@ FAILED = ["error", "response.failed", DONE]
 
 def test_two_parallel_calls_on_one_index_are_two_items() -> None:
     """Servers that put every call at index 0 (Ollama) still give one item per call id,
-    each closed before the next opens (section 10.4)."""
+    each closed before the next opens (docs/formats.md#chat-stream-to-responses)."""
     data = chat_sse(chunk(call_open(0, "call_A", "a")), chunk(call_args(0, "{}")),
                     chunk(call_open(0, "call_B", "b")), chunk(call_args(0, '{"x":1}')),
                     chunk(finish="tool_calls"), usage_chunk(5, 5))
@@ -355,7 +357,8 @@ def test_usage_maps_cached_and_reasoning_tokens() -> None:
     data = chat_sse(chunk({"content": "hi"}), chunk(finish="stop"),
                     usage_chunk(100, 10, cached=64, reasoning=4))
     usage = run(translator(), data)[-2].json()["response"]["usage"]
-    # Section 8: Chat prompt_tokens and Responses input_tokens both include cached tokens.
+    # Chat prompt_tokens and Responses input_tokens both include cached tokens
+    # (docs/formats.md#usage).
     assert usage == {"input_tokens": 100, "input_tokens_details": {"cached_tokens": 64},
                      "output_tokens": 10, "output_tokens_details": {"reasoning_tokens": 4},
                      "total_tokens": 110}
@@ -487,7 +490,8 @@ def test_response_objects_echo_the_request() -> None:
 
 def test_errors_42_openai_error_frame_becomes_error_event() -> None:
     """An upstream error in the OpenAI/Open Responses shape keeps its fields (errors_42
-    `responses_error`) and `response.failed` carries `{code, message}` (section 11)."""
+    `responses_error`) and `response.failed` carries `{code, message}`
+    (docs/formats.md#how-a-stream-ends)."""
     body = load("errors_42_http_error_mapping")["responses_error"]["body"]
     events = run(translator(), chat_sse(chunk({"content": "x"}), body, done=False))
     assert events[-3].json()["error"] == body["error"]
@@ -508,20 +512,23 @@ def test_errors_42_anthropic_error_reaches_responses_client_in_openai_shape() ->
 
 REQUEST_VECTORS = [name for name in names("req_") if load(name).get("responses_request")]
 
-# Fields of `openai_request` that the forward mapping (section 4) drops, so no Responses
-# request can carry them back.
+# Fields of `openai_request` that the forward mapping drops
+# (docs/formats.md#dropped-and-refused), so no Responses request can carry them back.
 FORWARD_LOSSES: dict[str, set[str]] = {
-    # temperature/top_p are dropped when reasoning is requested (section 4, section 5.1).
+    # temperature/top_p are dropped when reasoning is requested (docs/formats.md#reasoning).
     "req_09_reasoning_effort": {"temperature"},
-    # stop, n, penalties and seed have no Responses field (section 4); `user` is not mapped
-    # by the vector's forward direction.
+    # stop, n, penalties and seed have no Responses field
+    # (docs/formats.md#sampling-and-limits); `user` is not mapped by the vector's forward
+    # direction.
     "req_10_sampling_stop_max_tokens": {"stop", "n", "presence_penalty", "frequency_penalty",
                                         "seed", "user"},
 }
 
 
 def normalized_chat(request: dict[str, Any]) -> dict[str, Any]:
-    """A Chat request in the one shape that section 4 and its reverse cannot tell apart:
+    """A Chat request in the one shape that the Chat -> Responses mapping and its reverse
+    cannot tell apart (docs/formats.md#system-prompts, docs/formats.md#sampling-and-limits,
+    docs/formats.md#tools):
     - max_tokens and max_completion_tokens both become max_output_tokens;
     - leading system/developer messages become `instructions` joined by a blank line,
       which records neither their count nor their role;
@@ -559,7 +566,8 @@ def test_request_vectors_reversed(name: str) -> None:
     expected = {key: value for key, value in vector["openai_request"].items()
                 if key not in FORWARD_LOSSES.get(name, set())}
     assert normalized_chat(translated.body) == normalized_chat(expected)
-    # `store:false` (section 4 proxy policy) has no Chat field: dropped, and listed.
+    # `store:false` (the gateway's default) has no Chat field: dropped, and listed
+    # (docs/formats.md#dropped-and-refused).
     assert "store" in translated.dropped
 
 
@@ -657,7 +665,7 @@ def test_function_calls_join_the_assistant_message_before_them() -> None:
 
 def test_tool_output_images_move_after_the_tool_messages() -> None:
     """Chat tool messages carry text only, and must directly follow their assistant
-    message: images go into one user message after the run (section 4b)."""
+    message: images go into one user message after the run (docs/formats.md#roles)."""
     image = {"type": "input_image", "image_url": "data:image/png;base64,AA==", "detail": "auto"}
     translated = responses_request_to_chat({"model": "m", "input": [
         {"type": "function_call", "call_id": "c1", "name": "shot", "arguments": "{}"},
@@ -823,7 +831,8 @@ def test_nonstream_vectors_reversed(name: str) -> None:
 
 
 def test_nonstream_function_call_ids() -> None:
-    """The item id is ours (`fc_…`); call_id is the Chat tool call id (section 13)."""
+    """The item id is ours (`fc_…`); call_id is the Chat tool call id
+    (docs/formats.md#tools)."""
     vector = load("nonstream_14_responses_function_call_to_openai")
     output = chat_response_to_responses(vector["openai_response"], {})["output"]
     assert output[0]["id"].startswith("fc_")

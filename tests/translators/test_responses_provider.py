@@ -1,4 +1,6 @@
-"""OpenAI Chat client -> Open Responses provider (CONFORMANCE.md §4, §6, §7.2, §8, §10.2).
+"""OpenAI Chat client -> Open Responses provider: the request (docs/formats.md#roles and the
+request topics after it), docs/formats.md#stop-reasons, docs/formats.md#whole-answers,
+docs/formats.md#usage and docs/formats.md#responses-stream-to-chat.
 
 Expectations come from the vectors in tests/vectors or are written from the rules; every
 stream is replayed whole, line by line and byte by byte through the real SSE decoder.
@@ -158,7 +160,8 @@ def deltas(events: list[SSEEvent]) -> list[Any]:
 
 
 def sse(*events: dict[str, Any] | str) -> bytes:
-    """Responses wire text: `event:` equal to `type` (§9); a str is sent as raw data."""
+    """Responses wire text: `event:` equal to `type` (docs/formats.md#server-sent-events);
+    a str is sent as raw data."""
     return b"".join(encode_event(e) if isinstance(e, str) else
                     encode_event(json.dumps(e), e["type"]) for e in events)
 
@@ -222,7 +225,7 @@ def finish(reason: str) -> tuple[dict[str, Any], str]:
     return ({}, reason)
 
 
-# Request: Chat -> Responses (§4).
+# Request: Chat -> Responses (docs/formats.md#roles and the request topics after it).
 
 def test_request_vectors_are_the_ones_with_a_responses_side() -> None:
     # Guards the parametrization below: an empty or wrong glob would test nothing.
@@ -325,7 +328,7 @@ def test_user_parts_map_to_input_parts() -> None:
 
 
 @pytest.mark.parametrize(("fields", "expected"), [
-    ({"max_tokens": 5}, 16),  # §4: minimum 16
+    ({"max_tokens": 5}, 16),  # minimum 16 (docs/formats.md#sampling-and-limits)
     ({"max_tokens": 100, "max_completion_tokens": 50}, 50),
     ({"max_completion_tokens": 16}, 16),
 ])
@@ -349,7 +352,8 @@ def test_passthrough_fields_and_stream_options_consumed() -> None:
                                  "stream", "store")} == {
         "temperature": 0.3, "top_p": 0.5, "parallel_tool_calls": False, "metadata": {"k": "v"},
         "stream": True, "store": False}
-    assert "stream_options" not in body  # §4: usage always comes with response.completed
+    # Usage always comes with response.completed (docs/formats.md#usage).
+    assert "stream_options" not in body
 
 
 @pytest.mark.parametrize(("response_format", "expected"), [
@@ -408,7 +412,7 @@ def test_malformed_requests_raise_invalid_request(body: dict[str, Any]) -> None:
         chat_request_to_responses(body)
 
 
-# Whole answers: Responses -> chat.completion (§7.2).
+# Whole answers: Responses -> chat.completion (docs/formats.md#whole-answers).
 
 @pytest.mark.parametrize("name", NONSTREAM_VECTORS)
 def test_nonstream_vector(name: str) -> None:
@@ -454,7 +458,8 @@ CALL = {"id": "call_1", "type": "function", "function": {"name": "f", "arguments
      {"role": "assistant", "content": "Hi"}, "length"),
     (answer(TEXT_ITEM, status="incomplete", incomplete_details={"reason": "content_filter"}),
      {"role": "assistant", "content": "Hi"}, "content_filter"),
-    # §6: a turn cut off at the limit is `length`, even with a function call in it.
+    # A turn cut off at the limit is `length`, even with a function call in it
+    # (docs/formats.md#stop-reasons).
     (answer(CALL_ITEM, status="incomplete", incomplete_details={"reason": "max_tokens"}),
      {"role": "assistant", "content": None, "tool_calls": [CALL]}, "length"),
     (answer(TEXT_ITEM, CALL_ITEM, status="cancelled"),
@@ -485,7 +490,7 @@ def test_unusable_answers_raise_upstream_format_error(body: dict[str, Any]) -> N
         responses_response_to_chat(body)
 
 
-# Streams: Responses SSE -> chat.completion.chunk (§10.2).
+# Streams: Responses SSE -> chat.completion.chunk (docs/formats.md#responses-stream-to-chat).
 
 def include_usage(vector: dict[str, Any]) -> bool:
     return vector["compare"]["client_request_assumed"]["stream_options"]["include_usage"]
@@ -519,7 +524,7 @@ def test_stream_chunks_share_one_envelope(name: str) -> None:
         json.loads(event.data), separators=(",", ":"), ensure_ascii=False) for event in events)
     assert {c["object"] for c in chunks} == {"chat.completion.chunk"}
     assert len({(c["id"], c["created"]) for c in chunks}) == 1
-    # §10.2 step 1: the model named by response.created.
+    # The model named by response.created (docs/formats.md#responses-stream-to-chat).
     assert [c["model"] for c in chunks] == [
         c["model"] for c in vector["openai_chunks"] if c != DONE]
 
@@ -600,7 +605,8 @@ def test_function_call_seen_only_in_output_item_done_is_not_lost() -> None:
     ("content_filter", "content_filter")])
 def test_incomplete_finish_reason(reason: str | None, finish_reason: str) -> None:
     events = replay_all(sse(created(), call_added(0, "f"), args('{"a', 0), incomplete(reason)))
-    # §6: truncation wins over tool_calls; the partial arguments are not repaired.
+    # Truncation wins over tool_calls (docs/formats.md#stop-reasons); the partial arguments
+    # are not repaired.
     assert deltas(events)[-3:] == [finish(finish_reason), {"usage": CHAT_USAGE}, DONE]
     assert accumulate(events)["message"]["tool_calls"][0]["function"]["arguments"] == '{"a'
 
@@ -698,7 +704,8 @@ def test_stream_cut_before_completed_ends_with_an_error_frame() -> None:
     view = deltas(events)
     assert view[:2] == [ROLE, ({"content": "Hel"}, None)] and len(view) == 3
     assert set(view[2]) == {"error"} and view[2]["error"]["message"]
-    # An upstream [DONE] is no terminal event (§10.2 step 9): the same cut, the same frame.
+    # An upstream [DONE] is no terminal event (docs/formats.md#how-a-stream-ends): the same
+    # cut, the same frame.
     assert deltas(replay_all(sse(created(), message_added(0), text("Hel"), DONE))) == view
 
 

@@ -1,16 +1,15 @@
 """OpenAI Chat answers -> Anthropic Messages answers, for Anthropic-format clients.
 
 `chat_response_to_anthropic` turns a whole `chat.completion` into a Message: thinking, text,
-then tool_use blocks (CONFORMANCE.md section 7.3, vectors nonstream_16 and nonstream_17).
+then tool_use blocks (docs/formats.md#whole-answers, vectors nonstream_16 and nonstream_17).
 
 `ChatToAnthropicStream` turns the hub's `chat.completion.chunk` events into the Anthropic
-event grammar (CONFORMANCE.md section 10.3, vectors stream_39 ... stream_41):
+event grammar (docs/formats.md#chat-stream-to-anthropic, vectors stream_39 ... stream_41):
 `message_start`, then per content block `content_block_start`, deltas, `content_block_stop`,
 then one `message_delta` and `message_stop`; an upstream error frame becomes `event: error`.
 
-Both read the stop-reason table (section 6, `stop_reasons`) and the usage conversion
-(section 8, `usage`). The request direction is in `anthropic_inbound`, which re-exports
-both names.
+Both read the stop-reason table (`stop_reasons`, docs/formats.md#stop-reasons) and the usage
+conversion (`usage`, docs/formats.md#usage). The request direction is in `client_request`.
 """
 
 from __future__ import annotations
@@ -108,7 +107,8 @@ class ChatToAnthropicStream(StreamTranslator):
     """One streamed answer: OpenAI chunk events in, Anthropic events out.
 
     The stop reason is held from the finish chunk until the usage chunk or `[DONE]`, so
-    that the single `message_delta` carries the real usage (section 10.3 step 4).
+    that the single `message_delta` carries the real usage
+    (docs/formats.md#chat-stream-to-anthropic).
     """
 
     model: str  # the model the client asked for, echoed in message_start
@@ -168,7 +168,7 @@ class ChatToAnthropicStream(StreamTranslator):
             content = delta.get("content")
             if isinstance(content, str) and content:
                 # An empty string (the role chunk) must not open a block: Anthropic rejects
-                # empty text blocks when the client replays them (section 13).
+                # empty text blocks when the client replays them (docs/formats.md#known-pitfalls).
                 out += self._text_delta("text", content)
             refusal = delta.get("refusal")
             if isinstance(refusal, str) and refusal:
@@ -269,8 +269,8 @@ class ChatToAnthropicStream(StreamTranslator):
         if self.started:
             return []
         self.started = True
-        # The input count is unknown until the usage chunk (section 10.3 step 1); the
-        # message_delta repeats it with the real value.
+        # The input count is unknown until the usage chunk; the message_delta repeats it
+        # with the real value (docs/formats.md#chat-stream-to-anthropic).
         message: dict[str, Any] = {"id": self.message_id, "type": "message", "role": "assistant",
                    "model": self.model, "content": [], "stop_reason": None,
                    "stop_sequence": None,

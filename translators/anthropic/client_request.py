@@ -1,10 +1,11 @@
 """Anthropic Messages clients (Claude Code and the like) on the OpenAI Chat hub.
 
 - `anthropic_request_to_chat`: an Anthropic request becomes an OpenAI Chat request
-  (CONFORMANCE.md section 4b); later code turns that hub request into the provider's format.
-- `chat_response_to_anthropic` and `ChatToAnthropicStream`: the answer, whole (7.3) or
-  streamed (10.3). They live in `anthropic_inbound_stream` and are re-exported here, so the
-  addon imports everything of this direction from one module.
+  (docs/formats.md#roles and the request topics after it); later code turns that hub
+  request into the provider's format.
+- The answer, whole (docs/formats.md#whole-answers) or streamed
+  (docs/formats.md#chat-stream-to-anthropic), is `client_answer`'s:
+  `chat_response_to_anthropic` and `ChatToAnthropicStream`.
 
 Pure functions on plain JSON data; inputs are never mutated. Fields without an OpenAI
 equivalent that may be lost are listed in `Translated.dropped`; fields whose loss would
@@ -24,7 +25,7 @@ from ..reasoning import ClientReasoning
 from ..tools import hosted_tool
 
 _TOOL_CHOICES: dict[str, str] = {"auto": "auto", "any": "required", "none": "none"}
-# Section 4b (LiteLLM's buckets): the first threshold the budget reaches wins.
+# LiteLLM's buckets (docs/formats.md#reasoning): the first threshold the budget reaches wins.
 _EFFORT_BY_BUDGET: tuple[tuple[int, str], ...] = ((10000, "high"), (5000, "medium"),
                                                   (2000, "low"))
 _LOWEST_EFFORT = "minimal"
@@ -89,7 +90,7 @@ def _sampling(body: dict[str, Any]) -> dict[str, Any]:
     if "stream" in body:
         out["stream"] = bool(body["stream"])
         if out["stream"]:
-            # Section 8: without it the upstream sends no usage for message_delta.
+            # Without it the upstream sends no usage for message_delta (docs/formats.md#usage).
             out["stream_options"] = {"include_usage": True}
     return out
 
@@ -209,7 +210,7 @@ def _system_messages(system: Any, dropped: list[str], path: str = "system"
                                   param=path)
     texts = [_text_of(block, f"{path}[{j}]", dropped) for j, block in enumerate(system)]
     # One block reads best as a plain string; several stay separate parts so that a hub ->
-    # Anthropic translation can give the same blocks back (section 3.1).
+    # Anthropic translation can give the same blocks back (docs/formats.md#system-prompts).
     if len(texts) <= 1:
         return [{"role": "system", "content": t} for t in texts]
     return [{"role": "system", "content": [{"type": "text", "text": t} for t in texts]}]
@@ -257,7 +258,7 @@ def _messages(messages: Any, dropped: list[str]) -> list[ChatMessage]:
 def _user_turn(i: int, content: str | list[Any], dropped: list[str]) -> list[ChatMessage]:
     """Tool results first, each its own `tool` message in order; the rest of the turn (and
     attachments of the results, which a tool message cannot hold) in one user message after
-    them (section 4b)."""
+    them (docs/formats.md#roles)."""
     if isinstance(content, str):
         return [{"role": "user", "content": content}]
     tool_messages: list[ChatMessage] = []

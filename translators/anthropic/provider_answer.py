@@ -79,14 +79,16 @@ class AnthropicToChatStream(StreamTranslator):
         return self.envelope
 
     def _start(self, message: dict[str, Any]) -> list[SSEEvent]:
-        """The role chunk (§10.1 step 1); also sent if a stream skips message_start."""
+        """The role chunk (docs/formats.md#anthropic-stream-to-chat); also sent if a stream
+        skips message_start."""
         if self.envelope is not None:
             return []
         model = message.get("model")
         envelope = ChunkEnvelope(model=model if isinstance(model, str) else "")
         msg_id = message.get("id")
         if isinstance(msg_id, str) and msg_id:
-            envelope.id = msg_id  # §7.1: the upstream id correlates client and logs
+            # The upstream id correlates client and logs (docs/formats.md#anthropic-stream-to-chat).
+            envelope.id = msg_id
         self.envelope = envelope
         return [self._chunk({"role": "assistant", "content": ""})]
 
@@ -132,8 +134,8 @@ class AnthropicToChatStream(StreamTranslator):
                 self.thinking[index]["text"] += delta["thinking"]
             out.append(self._chunk({"reasoning_content": delta["thinking"]}))
         elif kind == "input_json_delta" and index in self.block_tool:
-            # Fragments go out as they arrive, never repaired (§10.1 step 8); empty ones
-            # would only be noise (§13).
+            # Fragments go out as they arrive, never repaired; empty ones would only be
+            # noise (docs/formats.md#anthropic-stream-to-chat).
             if delta["partial_json"]:
                 self.blocks_with_args.add(index)
                 out.append(self._tool_args(index, delta["partial_json"]))
@@ -154,7 +156,8 @@ class AnthropicToChatStream(StreamTranslator):
             self.details.append(detail)
             return [self._chunk({"reasoning_details": [detail]})]
         if index in self.block_tool and index not in self.blocks_with_args:
-            # §10.1 step 4: clients JSON.parse the arguments; "" would fail for no-arg tools.
+            # Clients JSON.parse the arguments; "" would fail for tools without parameters
+            # (docs/formats.md#tools).
             self.blocks_with_args.add(index)
             return [self._tool_args(index, "{}")]
         return []
@@ -177,7 +180,8 @@ class AnthropicToChatStream(StreamTranslator):
             self.finish_sent = True
             out.append(self._chunk({}, "tool_calls" if self.tool_index >= 0 else "stop"))
         if self.include_usage and self.usage:
-            # §8: only when asked for, and never invented when upstream sent none (stream_28).
+            # Only when asked for, and never invented when upstream sent none (stream_28,
+            # docs/formats.md#usage).
             usage = anthropic_usage_to_chat(self.usage)
             out.append(json_event(self._envelope().usage_chunk(usage)))
         out.append(SSEEvent(DONE))
@@ -191,7 +195,7 @@ class AnthropicToChatStream(StreamTranslator):
         return self.fail(anthropic_event_error(payload))
 
     def _merge_usage(self, usage: Any) -> None:
-        # message_delta usage is cumulative and may repeat the input side (§8, stream_22):
+        # message_delta usage is cumulative and may repeat the input side (docs/formats.md#usage):
         # later values override earlier ones.
         if isinstance(usage, dict):
             self.usage.update({k: v for k, v in usage.items() if v is not None})
@@ -209,7 +213,7 @@ AnthropicToChatStream.HANDLERS = {
 
 
 def anthropic_response_to_chat(body: dict[str, Any]) -> dict[str, Any]:
-    """An Anthropic Message as a `chat.completion` (§7.1)."""
+    """An Anthropic Message as a `chat.completion` (docs/formats.md#whole-answers)."""
     if not isinstance(body, dict) or not isinstance(body.get("content"), list):
         raise UpstreamFormatError("the Anthropic answer has no content list")
     texts: list[str] = []
@@ -230,7 +234,7 @@ def anthropic_response_to_chat(body: dict[str, Any]) -> dict[str, Any]:
             arguments = compact_json(block.get("input") or {})
             calls.append({"id": block.get("id", ""), "type": "function",
                           "function": {"name": block.get("name", ""), "arguments": arguments}})
-        # server_tool_use, *_tool_result, container…: no Chat equivalent (§7.1).
+        # server_tool_use, *_tool_result, container…: left out (docs/formats.md#whole-answers).
     message: ChatMessage = {"role": "assistant", "content": "".join(texts) if texts else None}
     if reasoning:
         message["reasoning_content"] = "".join(reasoning)

@@ -1,13 +1,13 @@
 """OpenAI Chat client → Anthropic Messages provider: the entry point of the translation.
 
 `chat_request_to_anthropic` turns a Chat Completions body into a Messages body
-(CONFORMANCE.md §3, §5.1). Fields Anthropic cannot take are dropped and listed in
-`Translated.dropped`, or rejected with `UnsupportedFieldError` when dropping them would
-change the answer. This module reads the parameters (sampling, thinking, tools, output
-format); `anthropic_upstream_messages` converts the messages. The answer direction lives
-in `anthropic_upstream_stream` and is re-exported here: `anthropic_response_to_chat`
-(§7.1), `anthropic_models_to_openai` (§12) and the stream translator
-`AnthropicToChatStream` (§10.1).
+(docs/formats.md#roles and the request topics after it). Fields Anthropic cannot take are
+dropped and listed in `Translated.dropped`, or rejected with `UnsupportedFieldError` when
+dropping them would change the answer. This module reads the parameters (sampling,
+thinking, tools, output format); `provider_request_messages` converts the messages. The
+answer direction is in `provider_answer`: `anthropic_response_to_chat`
+(docs/formats.md#whole-answers) and the stream translator `AnthropicToChatStream`
+(docs/formats.md#anthropic-stream-to-chat).
 
 Pure functions over JSON-like data: inputs are never mutated; client sub-objects that are
 passed through (schemas, `thinking`, `cache_control`) are copied.
@@ -26,7 +26,8 @@ from .provider_request_messages import LEGACY_FUNCTION_CALL, Block, convert_mess
 
 # Client fields this module reads. Anything else is dropped and listed: Anthropic rejects
 # unknown top-level fields, and penalties, seed, logit_bias, logprobs… have no equivalent
-# (§3.2). `thinking` and `top_k` are Anthropic extensions passed by LiteLLM-style clients.
+# (docs/formats.md#dropped-and-refused). `thinking` and `top_k` are Anthropic extensions
+# passed by LiteLLM-style clients.
 _CONSUMED = frozenset({
     "model", "messages", "stream", "stream_options", "max_tokens", "max_completion_tokens",
     "temperature", "top_p", "top_k", "stop", "n", "tools", "tool_choice",
@@ -39,8 +40,8 @@ _REJECTED = {
     "function_call": LEGACY_FUNCTION_CALL,
     "audio": "Anthropic has no audio output",
 }
-# §5.1, LiteLLM's defaults for low/medium/high; `minimal` uses the API minimum, and
-# xhigh/max continue the doubling. `none` turns thinking off.
+# LiteLLM's defaults for low/medium/high (docs/formats.md#reasoning); `minimal` uses the
+# API minimum, and xhigh/max continue the doubling. `none` turns thinking off.
 _EFFORT_BUDGETS: dict[str, int | None] = {
     "none": None, "minimal": 1024, "low": 1024, "medium": 2048, "high": 4096,
     "xhigh": 8192, "max": 16384,
@@ -57,7 +58,8 @@ _PHONE = re.compile(r"\+?[\d\s().-]{7,24}")
 
 def chat_request_to_anthropic(body: dict[str, Any],
                               options: RequestOptions = NO_OPTIONS) -> Translated:
-    """An OpenAI Chat request as an Anthropic Messages request (§3). `model` is kept."""
+    """An OpenAI Chat request as an Anthropic Messages request (docs/formats.md#roles and
+    the request topics after it). `model` is kept."""
     if not isinstance(body, dict):
         raise InvalidRequestError("the request body must be a JSON object")
     req = {k: v for k, v in body.items() if v is not None}  # null means "not sent"
@@ -85,7 +87,7 @@ def chat_request_to_anthropic(body: dict[str, Any],
         out["thinking"] = thinking
     out.update(_user_and_format(req, dropped))
     if "stream" in req:
-        out["stream"] = req["stream"]  # stream_options is consumed by the proxy (§10.1)
+        out["stream"] = req["stream"]  # stream_options is never sent (docs/formats.md#usage)
     return Translated(out, tuple(dropped))
 
 
@@ -98,7 +100,7 @@ def _check_n_and_modalities(req: dict[str, Any]) -> None:
 
 
 def _thinking(req: dict[str, Any], dropped: list[str]) -> Block | None:
-    if "thinking" in req:  # §5.1: a client's own `thinking` is forwarded verbatim (req_08)
+    if "thinking" in req:  # the client's own, verbatim (req_08, docs/formats.md#reasoning)
         if not isinstance(req["thinking"], dict):
             raise InvalidRequestError("'thinking' must be an object", param="thinking")
         if "reasoning_effort" in req:
@@ -156,8 +158,9 @@ def _max_tokens(req: dict[str, Any], default: int, thinking: Block | None) -> in
     value = default if requested is None else requested
     budget = thinking.get("budget_tokens") if _thinking_on(thinking) and thinking else None
     if isinstance(budget, int) and value <= budget:
-        # budget_tokens must be < max_tokens (§5.1); the client's limit then bounds the
-        # visible answer on top of the thinking budget (req_09: 4096 + 4096).
+        # budget_tokens must be < max_tokens (docs/formats.md#sampling-and-limits); the
+        # client's limit then bounds the visible answer on top of the thinking budget
+        # (req_09: 4096 + 4096).
         value += budget
     return value
 
@@ -168,9 +171,9 @@ def _sampling(req: dict[str, Any], thinking: Block | None,
     on = _thinking_on(thinking)
     if "temperature" in req:
         temperature = _number(req, "temperature")
-        if on:  # extended thinking rejects any temperature change (§5.1)
+        if on:  # extended thinking rejects any temperature change (docs/formats.md#reasoning)
             dropped.append("temperature")
-        else:  # OpenAI's range is 0 to 2, Anthropic's 0 to 1 (§3.2)
+        else:  # OpenAI allows 0 to 2, Anthropic 0 to 1 (docs/formats.md#sampling-and-limits)
             out["temperature"] = min(max(temperature, 0.0), 1.0)
     if "top_p" in req:
         top_p = _number(req, "top_p")
@@ -216,12 +219,13 @@ def _tools(req: dict[str, Any], thinking: Block | None,
         return {}
     choice = _tool_choice(req.get("tool_choice"))
     if _thinking_on(thinking) and choice and choice["type"] in ("any", "tool"):
-        # Extended thinking forbids forced tool use: downgrade to auto (§5.1, req_09).
+        # Extended thinking forbids forced tool use: downgrade to auto (req_09,
+        # docs/formats.md#tool-choice).
         choice = {"type": "auto"}
         dropped.append("tool_choice")
     if req.get("parallel_tool_calls") is False:
         choice = choice or {"type": "auto"}
-        if choice["type"] != "none":  # the flag is not valid on `none` (§3.2)
+        if choice["type"] != "none":  # not valid on `none` (docs/formats.md#tool-choice)
             choice = {**choice, "disable_parallel_tool_use": True}
     out: dict[str, Any] = {"tools": [_tool(i, tool) for i, tool in enumerate(tools)]}
     if choice:

@@ -1,6 +1,6 @@
-"""OpenAI Chat messages -> Anthropic Messages `system` and `messages` (CONFORMANCE.md §3.1).
+"""OpenAI Chat messages -> Anthropic Messages `system` and `messages` (docs/formats.md#roles).
 
-`convert_messages` is the messages half of `anthropic_upstream.chat_request_to_anthropic`:
+`convert_messages` is the messages half of `provider_request.chat_request_to_anthropic`:
 every system and developer message joins `system`, tool results become `tool_result`
 blocks of a user turn, consecutive same-role turns merge, and content parts become
 Anthropic blocks through one table per role. Ids outside Anthropic's grammar are
@@ -25,8 +25,8 @@ Content = str | list[Block]
 
 LEGACY_FUNCTION_CALL = "legacy function_call is not translated; send `tool_choice`"
 _IMAGE_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
-# A user turn must come first (§3.1, LiteLLM `modify_params`); one character keeps the
-# conversation intact without giving the model an instruction.
+# A user turn must come first (docs/formats.md#roles; LiteLLM's `modify_params`); one
+# character keeps the conversation intact without giving the model an instruction.
 _PLACEHOLDER_USER = {"role": "user", "content": "."}
 
 
@@ -46,7 +46,7 @@ def convert_messages(raw: Any, dropped: list[str],
         if "name" in msg:
             dropped.append(f"messages[{i}].name")
         if role in ("system", "developer"):
-            # §3.1: every one of them, in order, wherever it stands (never just the last).
+            # Every one of them, in order, wherever it stands (docs/formats.md#system-prompts).
             system.append(_content(i, msg.get("content"), _SYSTEM_PARTS))
         elif role == "user":
             turns.append(("user", _content(i, msg.get("content"), _USER_PARTS)))
@@ -73,11 +73,11 @@ def _system(parts: list[Content]) -> Content:
 
 
 def _merge(turns: list[tuple[str, Content]]) -> list[Block]:
-    """Consecutive same-role turns become one (§3.1): parallel tool results end up in ONE
-    user message (req_06), with a following user message after them."""
+    """Consecutive same-role turns become one (docs/formats.md#roles): parallel tool
+    results end up in ONE user message (req_06), with a following user message after them."""
     out: list[Block] = []
     for role, content in turns:
-        if not content:  # Anthropic rejects empty messages (§3.1)
+        if not content:  # Anthropic rejects empty messages (docs/formats.md#roles)
             continue
         if out and out[-1]["role"] == role:
             out[-1]["content"] = _as_blocks(out[-1]["content"]) + _as_blocks(content)
@@ -107,7 +107,7 @@ def _assistant(i: int, msg: dict[str, Any], dropped: list[str],
         raise InvalidRequestError("'tool_calls' must be a list", param=f"messages[{i}]")
     if not thinking and not calls:
         return content  # a plain string stays a string (and a trailing one is prefill)
-    # Thinking first (§5.3), then text, then tool_use (§3.1).
+    # Thinking first (docs/formats.md#reasoning), then text, then tool_use.
     return [*thinking, *_as_blocks(content),
             *(_tool_use(f"messages[{i}].tool_calls[{k}]", c) for k, c in enumerate(calls))]
 
@@ -134,7 +134,7 @@ def _tool_use(where: str, call: Any) -> Block:
     arguments = function.get("arguments") or "{}"
     if isinstance(arguments, str):
         arguments = parse_object(arguments)
-    if not isinstance(arguments, dict):  # input must be an object; answer 400 (§3.1)
+    if not isinstance(arguments, dict):  # must be an object, else 400 (docs/formats.md#tools)
         raise InvalidRequestError("tool call arguments are not a JSON object",
                                   param=f"{where}.function.arguments")
     return {"type": "tool_use", "id": _tool_id(call.get("id"), where),
@@ -153,7 +153,7 @@ def _tool_result(i: int, msg: dict[str, Any]) -> Block:
 def _tool_id(raw: Any, where: str) -> str:
     if not isinstance(raw, str) or not raw:
         raise InvalidRequestError("a tool call id must be a non-empty string", param=where)
-    return anthropic_tool_id(raw)  # ids outside Anthropic's grammar are rewritten (§3.1)
+    return anthropic_tool_id(raw)  # rewritten if Anthropic rejects it (docs/formats.md#tools)
 
 
 def _content(i: int, content: Any, parts: dict[str, PartFn]) -> Content:

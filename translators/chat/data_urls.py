@@ -18,7 +18,7 @@ def base64_data_url(media_type: Any, data: Any) -> str:
 
 def parse_base64_data_url(url: str) -> tuple[str, str] | None:
     """`(media type in lower case, base64 data)`, or None when `url` is not a base64 data
-    URL with data. It is split at the first `;base64,` (CONFORMANCE.md section 3.1)."""
+    URL with data. It is split at the first `;base64,` (docs/formats.md#content-parts)."""
     head, sep, data = url.partition(_BASE64)
     if not head.startswith(_PREFIX) or not sep or not data:
         return None

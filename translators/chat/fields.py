@@ -19,7 +19,8 @@ _REASONING_FIELDS = ("reasoning_content", "reasoning")
 
 def requested_max_tokens(body: dict[str, Any]) -> int | None:
     """The output limit a Chat request asks for; the newer name `max_completion_tokens`
-    wins over `max_tokens` (CONFORMANCE.md section 3.2). A null is a field not sent."""
+    wins over `max_tokens` (docs/formats.md#sampling-and-limits). A null is a field not
+    sent."""
     for name in ("max_completion_tokens", "max_tokens"):
         value = body.get(name)
         if value is None:

@@ -151,9 +151,9 @@ NO_OPTIONS = RequestOptions()
 class Translated:
     """A translated request body and the client fields dropped on the way.
 
-    `dropped` lists fields that have no equivalent and that CONFORMANCE.md allows to drop
-    (e.g. `seed` for Anthropic); they are shown in the flow's inspection data. Fields that
-    must not be dropped raise `UnsupportedFieldError` instead.
+    `dropped` lists fields that have no equivalent and may be dropped (e.g. `seed` for
+    Anthropic; docs/formats.md#dropped-and-refused); they are shown in the flow's inspection
+    data. Fields that must not be dropped raise `UnsupportedFieldError` instead.
     """
 
     body: dict[str, Any]

@@ -264,7 +264,8 @@ class ChatToResponsesStream(StreamTranslator):
                        item=item.snapshot("in_progress"))
         elif item is not self._open:
             # Fragments of a call that is already closed cannot be expressed: Responses items
-            # are sequential (section 10.4), interleaved Chat calls are not.
+            # are sequential, interleaved Chat calls are not
+            # (docs/formats.md#chat-stream-to-responses).
             raise UpstreamFormatError("upstream interleaved the arguments of parallel tool "
                                       "calls")
         arguments = function.get("arguments")
@@ -328,8 +329,8 @@ class ChatToResponsesStream(StreamTranslator):
                        output_index=item.index, input=text)
             return
         if not item.chunks and status == "completed":
-            # A tool without parameters: send "{}" so the client can parse it (section 13).
-            # A truncated call (status incomplete) keeps what it has, unrepaired (10.1 step 8).
+            # A tool without parameters: send "{}" so the client can parse it; a truncated
+            # call (status incomplete) keeps what it has, unrepaired (docs/formats.md#tools).
             item.chunks.append("{}")
             self._emit("response.function_call_arguments.delta", item_id=item.id,
                        output_index=item.index, delta="{}")
@@ -434,7 +435,7 @@ def _output_items(message: dict[str, Any], response_id: str, status: str,
         items.append(call_item(
             item_id("function_call", response_id, len(items)), "completed",
             str(call.get("id") or ""), names.client_name(str(function.get("name") or "")),
-            # A tool without parameters: "{}" so the client can parse it (section 13).
+            # A tool without parameters: "{}" so the client can parse it (docs/formats.md#tools).
             str(function.get("arguments") or "{}"),
         ))
     if status == "incomplete" and items:

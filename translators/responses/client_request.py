@@ -1,12 +1,14 @@
 """Open Responses clients on the OpenAI Chat hub: requests in, answers out.
 
 `responses_request_to_chat` turns a `POST /v1/responses` body into a Chat Completions
-request (the inverse of CONFORMANCE.md section 4, per section 4b); whatever a stateless
-gateway cannot serve (`previous_response_id`, built-in tools, item references) raises
-`UnsupportedFieldError`, and fields without a Chat equivalent are dropped and listed; the
-input items become messages in `responses_inbound_items`. `chat_response_to_responses`
-turns a `chat.completion` into a `Response` object (built by `responses_objects`), and
-`ChatToResponsesStream` (in `responses_inbound_stream`) does the same for streams.
+request (docs/formats.md#roles and the request topics after it, read from Responses to
+Chat); whatever a stateless gateway cannot serve (`previous_response_id`, item references)
+raises `UnsupportedFieldError`, and fields without a Chat equivalent are dropped and listed
+(docs/formats.md#dropped-and-refused); the input items become messages in
+`client_request_items`, the tools become functions in `client_request_tools`. The
+answer direction is in `client_answer`: `chat_response_to_responses` turns a
+`chat.completion` into a `Response` object (built by `objects`), and `ChatToResponsesStream`
+does the same for streams.
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ from .client_request_tools import hub_tool_choice, hub_tools
 _PASSTHROUGH = ("temperature", "top_p", "parallel_tool_calls", "metadata", "user",
                 "presence_penalty", "frequency_penalty", "prompt_cache_key")
 
-# Fields that need state the gateway does not keep: a 400 naming them (section 4b).
+# Fields that need state the gateway does not keep: a 400 naming them
+# (docs/formats.md#dropped-and-refused).
 _UNSUPPORTED: dict[str, str] = {
     "previous_response_id": "a stateless gateway keeps no earlier responses; send the whole "
                             "conversation in 'input'",
@@ -70,7 +73,8 @@ def responses_request_to_chat(body: dict[str, Any],
     _text(body.get("text"), chat, dropped)
     if body.get("stream"):
         chat["stream"] = True
-        # Without it an OpenAI upstream sends no usage and response.completed has none (§8).
+        # Without it an OpenAI upstream sends no usage and response.completed has none
+        # (docs/formats.md#usage).
         chat["stream_options"] = {"include_usage": True}
     dropped.extend(name for name, value in body.items()
                    if name not in _TRANSLATED and value is not None)
@@ -102,7 +106,8 @@ def _text(text: Any, chat: dict[str, Any], dropped: list[str]) -> None:
     if kind == "json_object":
         chat["response_format"] = {"type": "json_object"}
     elif kind == "json_schema" and isinstance(fmt, dict):
-        # Flat in Responses, nested under `json_schema` in Chat (section 4, reversed).
+        # Flat in Responses, nested under `json_schema` in Chat (the response formats of
+        # docs/formats.md#sampling-and-limits).
         schema = {key: copy.deepcopy(fmt[key]) for key in ("name", "description", "schema",
                                                            "strict") if fmt.get(key) is not None}
         chat["response_format"] = {"type": "json_schema", "json_schema": schema}

@@ -1,7 +1,7 @@
-"""Open Responses `instructions` and `input` items -> OpenAI Chat messages (CONFORMANCE.md
-section 4b, the inverse of section 4).
+"""Open Responses `instructions` and `input` items -> OpenAI Chat messages
+(docs/formats.md#roles).
 
-`input_messages` is the messages half of `responses_inbound.responses_request_to_chat`.
+`input_messages` is the messages half of `client_request.responses_request_to_chat`.
 Items a stateless gateway cannot serve (item references) and parts Chat cannot carry raise
 `UnsupportedFieldError`; reasoning items and media moved out of tool results are appended
 to the caller's `dropped` list. Inputs are never mutated.
@@ -104,7 +104,7 @@ class _Conversation:
         call = {"id": required_str(item, "call_id", path), "type": "function",
                 "function": {"name": name, "arguments": arguments}}
         last = self.messages[-1] if self.messages else None
-        # The assistant text and the calls after it are one Chat message (section 4, reversed).
+        # The assistant text and the calls after it are one Chat message (docs/formats.md#roles).
         if last is not None and last["role"] == "assistant":
             last.setdefault("tool_calls", []).append(call)
         else:
@@ -128,7 +128,8 @@ class _Conversation:
                 converted = _user_part(f"{path}.output[{index}]", part)
                 (texts if converted["type"] == "text" else self._tool_media).append(converted)
             if len(texts) < len(output):
-                # Chat tool messages carry text only; the rest moves to a user message (§4b).
+                # Chat tool messages carry text only; the rest moves to a user message
+                # (docs/formats.md#roles).
                 self.dropped.append(f"{path}.output (media moved to a user message)")
             content = _compact(texts)
         else:

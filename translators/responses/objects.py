@@ -28,8 +28,8 @@ _ECHOED: dict[str, Any] = {
     "max_output_tokens": None, "metadata": {},
 }
 # Fields the request translation drops report what was really used. A stateless gateway
-# stores nothing whatever the client asked (section 4, store:false), so a later
-# GET /v1/responses/{id} is not promised.
+# stores nothing whatever the client asked (`store: false`, docs/formats.md#whole-answers),
+# so a later GET /v1/responses/{id} is not promised.
 _NOT_FORWARDED: dict[str, Any] = {
     "truncation": "disabled", "top_logprobs": 0, "max_tool_calls": None,
     "safety_identifier": None, "prompt_cache_key": None, "store": False, "background": False,

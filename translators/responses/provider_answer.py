@@ -1,14 +1,14 @@
 """Answers of an Open Responses provider, for an OpenAI Chat client: whole and streamed.
 
-- `responses_response_to_chat`: a Responses object -> a `chat.completion` (CONFORMANCE.md
-  section 7.2), with the finish-reason table of section 6 (`stop_reasons`) and the usage of
-  section 8 (`usage`), which the stream reads too.
-- `ResponsesToChatStream`: the per-flow state machine of section 10.2. It takes decoded
-  `SSEEvent`s of a Responses stream and returns the OpenAI chunks they cause, one chunk per
-  upstream delta, ending with `data: [DONE]`, or with one OpenAI error frame when the
-  upstream reports or causes an error. Bad upstream data never raises out of `feed`.
-
-`responses_upstream` re-exports both; import them from there.
+- `responses_response_to_chat`: a Responses object -> a `chat.completion`
+  (docs/formats.md#whole-answers), with the finish-reason table (`stop_reasons`,
+  docs/formats.md#stop-reasons) and the usage conversion (`usage`, docs/formats.md#usage),
+  which the stream reads too.
+- `ResponsesToChatStream`: the per-flow state machine
+  (docs/formats.md#responses-stream-to-chat). It takes decoded `SSEEvent`s of a Responses
+  stream and returns the OpenAI chunks they cause, one chunk per upstream delta, ending with
+  `data: [DONE]`, or with one OpenAI error frame when the upstream reports or causes an
+  error. Bad upstream data never raises out of `feed`.
 """
 
 from __future__ import annotations
@@ -39,20 +39,21 @@ from ..stop_reasons import finish_reason_from_responses
 from ..stream import StreamTranslator, malformed
 from ..usage import responses_usage_to_chat
 
-# §10.2 step 4: summary parts (and reasoning items) are separated like the non-stream join.
+# Summary parts (and reasoning items) are separated as in the whole answer
+# (docs/formats.md#reasoning).
 _REASONING_SEPARATOR = "\n\n"
 
 
 class ResponseFailedError(TranslationError):
     """The provider answered HTTP 200 with a `failed` response: an error, not a finish
-    reason (§6); its `error.code` and message are kept."""
+    reason (docs/formats.md#stop-reasons); its `error.code` and message are kept."""
 
     status = 502
     error_type = "server_error"
 
 
 def responses_response_to_chat(body: dict[str, Any]) -> ChatCompletion:
-    """A Responses object as a `chat.completion` (§7.2, finish reasons §6, usage §8)."""
+    """A Responses object as a `chat.completion` (docs/formats.md#whole-answers)."""
     if not isinstance(body, dict) or not isinstance(body.get("output"), list):
         raise UpstreamFormatError("the provider's answer is not a Responses object")
     status = body.get("status") or "completed"
@@ -138,8 +139,9 @@ class ResponsesToChatStream(StreamTranslator):
         if item.get("type") != "function_call":
             return []
         index = self._tool_for(item.get("id"), payload.get("output_index"))
-        # Normally a no-op (§10.2 step 6); it only speaks for a provider that skipped the
-        # `.added` event or every argument event, so that the call is not lost.
+        # Normally a no-op (docs/formats.md#responses-stream-to-chat); it only speaks for a
+        # provider that skipped the `.added` event or every argument event, so that the call
+        # is not lost.
         if index is None:
             return self._open_tool(item, payload.get("output_index"))
         return self._full_arguments(index, item.get("arguments"))
@@ -226,8 +228,9 @@ class ResponsesToChatStream(StreamTranslator):
         if arguments:
             self.tools_with_arguments.add(index)
         # The client echoes this id back as tool_call_id, which must become
-        # function_call_output.call_id: it is call_id, never the `fc_` item id (§13). The
-        # item id is only a last resort for a provider that sends no call_id at all.
+        # function_call_output.call_id: it is call_id, never the `fc_` item id
+        # (docs/formats.md#tools). The item id is only a last resort for a provider that
+        # sends no call_id at all.
         call_id = item.get("call_id") or item_id or f"call_{index}"
         self.call_ids.append(str(call_id))
         name = item.get("name")
@@ -244,7 +247,8 @@ class ResponsesToChatStream(StreamTranslator):
         return None
 
     def _full_arguments(self, index: int, arguments: Any) -> list[SSEEvent]:
-        """Whole arguments from a `.done` event, only when no delta carried them (§10.2)."""
+        """Whole arguments from a `.done` event, only when no delta carried them
+        (docs/formats.md#responses-stream-to-chat)."""
         if index in self.tools_with_arguments or not isinstance(arguments, str) or not arguments:
             return []
         self.tools_with_arguments.add(index)
@@ -256,7 +260,8 @@ class ResponsesToChatStream(StreamTranslator):
                                               self.tool_count > 0)
         events = self._delta({}, finish)
         usage = responses_usage_to_chat(response.get("usage"))
-        # §8: a usage chunk only when the client asked for it, and never an invented one.
+        # A usage chunk only when the client asked for it, and never an invented one
+        # (docs/formats.md#usage).
         if self.include_usage and usage is not None:
             events.append(json_event(self.envelope.usage_chunk(usage)))
         events.append(SSEEvent(DONE))
@@ -319,8 +324,9 @@ def _answer_message(output: list[Any]) -> ChatMessage:
 
 
 def _tool_call(item: dict[str, Any]) -> ToolCall:
-    # id = call_id, never the `fc_` item id: the client echoes it as tool_call_id (§7.2);
-    # the item id only stands in when a provider sends no call_id, as in the stream.
+    # id = call_id, never the `fc_` item id: the client echoes it as tool_call_id
+    # (docs/formats.md#tools); the item id only stands in when a provider sends no call_id,
+    # as in the stream.
     call_id = item.get("call_id") or item.get("id")
     if not isinstance(call_id, str) or not isinstance(item.get("name"), str):
         raise UpstreamFormatError("a function_call item lacks call_id or name")
@@ -331,7 +337,8 @@ def _tool_call(item: dict[str, Any]) -> ToolCall:
 
 
 def _reasoning_texts(item: dict[str, Any]) -> list[str]:
-    """Summary texts, and raw reasoning_text parts (§5.2), skipping empty ones."""
+    """Summary texts, and raw reasoning_text parts (docs/formats.md#reasoning), skipping
+    empty ones."""
     parts = [*dicts(item.get("summary")), *dicts(item.get("content"))]
     return [part["text"] for part in parts
             if part.get("type") in ("summary_text", "reasoning_text")

@@ -1,13 +1,14 @@
 """OpenAI Chat clients on an Open Responses provider: the request and the whole answer.
 
 - `chat_request_to_responses`: a Chat Completions request -> a `POST /responses` body
-  (CONFORMANCE.md section 4), with the client fields that had to be dropped.
-- `responses_response_to_chat`: a Responses object -> a `chat.completion` (section 7.2).
-- `ResponsesToChatStream`: the streamed answer (section 10.2).
+  (docs/formats.md#roles and the request topics after it), with the client fields that had
+  to be dropped.
+- The answer, in `provider_answer`: `responses_response_to_chat`, a Responses object -> a
+  `chat.completion` (docs/formats.md#whole-answers), and `ResponsesToChatStream`, the
+  streamed answer (docs/formats.md#responses-stream-to-chat).
 
-The messages become input items in `responses_upstream_items`; this module reads the
-parameters. The two answer directions live in `responses_upstream_stream` and are
-re-exported here, so the addon imports everything from this module.
+The messages become input items in `provider_request_items`; this module reads the
+parameters.
 
 Pure functions on JSON-like data; the input is never mutated and the output shares no
 mutable object with it. What cannot be expressed raises `UnsupportedFieldError` (a 400
@@ -25,15 +26,18 @@ from ..chat.types import NO_OPTIONS, RequestOptions, Translated
 from ..errors import InvalidRequestError, UnsupportedFieldError
 from .provider_request_items import Item, input_items
 
-# §4: Responses rejects max_output_tokens below 16.
+# Responses rejects max_output_tokens below 16 (docs/formats.md#sampling-and-limits).
 _MIN_OUTPUT_TOKENS = 16
 
-# Same name and meaning in both APIs (§4: temperature/top_p are handled with reasoning).
+# Same name and meaning in both APIs (docs/formats.md#sampling-and-limits; temperature and
+# top_p are handled with reasoning).
 _PASSTHROUGH = ("stream", "parallel_tool_calls", "metadata", "service_tier",
                 "prompt_cache_key", "safety_identifier")
-# OpenAI reasoning models reject these (§4, §13), so they go when reasoning is requested.
+# OpenAI reasoning models reject these, so they go when reasoning is requested
+# (docs/formats.md#sampling-and-limits).
 _SAMPLING = ("temperature", "top_p")
-# No Responses equivalent; §4 allows dropping them, and `Translated.dropped` lists them.
+# No Responses equivalent: dropped, and `Translated.dropped` lists them
+# (docs/formats.md#dropped-and-refused).
 _DROPPABLE = ("stop", "presence_penalty", "frequency_penalty", "seed", "logit_bias",
               "logprobs", "top_logprobs", "user", "prediction")
 # Fields that would change what the client gets back: a 400 rather than a silent loss.
@@ -43,7 +47,8 @@ _UNSUPPORTED: dict[str, str] = {
     "function_call": "use 'tool_choice' instead of the deprecated 'function_call'",
     "web_search_options": "web search is a Responses tool, not a Chat option",
 }
-# Read by the translation below (or by the proxy, like stream_options §8), never copied.
+# Read by the translation below (or by the proxy, like stream_options:
+# docs/formats.md#usage), never copied.
 _HANDLED = frozenset({
     "model", "messages", "max_tokens", "max_completion_tokens", "n", "tools", "tool_choice",
     "reasoning_effort", "response_format", "verbosity", "store", "stream_options",
@@ -57,7 +62,8 @@ ENCRYPTED_REASONING = "reasoning.encrypted_content"
 
 def chat_request_to_responses(body: dict[str, Any],
                               options: RequestOptions = NO_OPTIONS) -> Translated:
-    """A Chat Completions request as a Responses request (§4); `model` is kept as given."""
+    """A Chat Completions request as a Responses request (docs/formats.md#roles and the
+    request topics after it); `model` is kept as given."""
     if not isinstance(body, dict):
         raise InvalidRequestError("the request body must be a JSON object")
     body = copy.deepcopy(body)  # the output may then share objects with this copy only
@@ -91,7 +97,8 @@ def chat_request_to_responses(body: dict[str, Any],
         out["text"] = text
     # Extension fields a client adds for this provider go through unchanged, not dropped.
     out.update({key: value for key, value in body.items() if key not in _HANDLED})
-    # A stateless proxy does not ask for stored responses unless the client did (§4).
+    # A stateless proxy does not ask for stored responses unless the client did
+    # (docs/formats.md#sampling-and-limits).
     out["store"] = body["store"] if isinstance(body.get("store"), bool) else False
     if out["store"] is False:
         # Without storage the provider's reasoning survives a tool loop only if it sends
@@ -119,7 +126,8 @@ def _reject_unsupported(body: dict[str, Any]) -> None:
 
 
 def _dropped_fields(body: dict[str, Any]) -> list[str]:
-    # `logprobs: false` asks for nothing, so it is no loss; n == 1 is listed (§4).
+    # `logprobs: false` asks for nothing, so it is no loss; n == 1 is listed
+    # (docs/formats.md#dropped-and-refused).
     dropped = [key for key in _DROPPABLE if body.get(key) not in (None, False)]
     return ["n", *dropped] if body.get("n") is not None else dropped
 
@@ -147,7 +155,7 @@ def _tool(tool: Any, where: str) -> Item:
         flat["description"] = function["description"]
     flat["parameters"] = function.get("parameters") or {"type": "object", "properties": {}}
     # `strict` is required by FunctionTool; strict mode needs a closed schema, so it is only
-    # on when the client asked for it (§4).
+    # on when the client asked for it (docs/formats.md#tools).
     flat["strict"] = function.get("strict") is True
     return flat
 
@@ -192,7 +200,7 @@ def _reasoning(effort: Any) -> dict[str, str] | None:
                                   param="reasoning_effort")
     if effort == "none":
         return {"effort": effort}  # no reasoning, so no summary to ask for
-    # Without a summary setting no reasoning text is streamed back at all (§4, §5.1).
+    # Without a summary setting no reasoning text comes back at all (docs/formats.md#reasoning).
     return {"effort": effort, "summary": "auto"}
 
 
@@ -214,7 +222,8 @@ def _text_format(response_format: Any) -> Item:
         if not isinstance(schema, dict) or not isinstance(schema.get("name"), str):
             raise InvalidRequestError("json_schema needs a name",
                                       param="response_format.json_schema")
-        # Responses flattens the Chat `json_schema` object into the format itself (§4).
+        # Responses flattens the Chat `json_schema` object into the format itself
+        # (docs/formats.md#sampling-and-limits).
         flat: Item = {"type": "json_schema", "name": schema["name"],
                       "schema": schema.get("schema") or {"type": "object"}}
         flat.update({key: schema[key] for key in ("description", "strict")

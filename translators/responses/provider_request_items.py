@@ -1,7 +1,7 @@
-"""OpenAI Chat messages -> Open Responses `instructions` and `input` items (CONFORMANCE.md
-section 4).
+"""OpenAI Chat messages -> Open Responses `instructions` and `input` items
+(docs/formats.md#roles).
 
-`input_items` is the messages half of `responses_upstream.chat_request_to_responses`:
+`input_items` is the messages half of `provider_request.chat_request_to_responses`:
 leading system and developer messages become `instructions`, every other message one or
 more input items through one builder per role, and each tool call its own
 `function_call` item. Content parts that cannot be sent raise `UnsupportedFieldError`,
@@ -23,7 +23,8 @@ _SYSTEM_ROLES = frozenset({"system", "developer"})
 
 def input_items(messages: Any, memory: ReasoningMemory | None = None
                 ) -> tuple[str | None, list[Item]]:
-    """Leading system/developer messages -> instructions, the rest -> input items (§4)."""
+    """Leading system/developer messages -> instructions, the rest -> input items
+    (docs/formats.md#system-prompts)."""
     if not isinstance(messages, list) or not messages:
         raise InvalidRequestError("'messages' must be a non-empty array", param="messages")
     instructions: list[str] = []
@@ -86,7 +87,8 @@ def _user_items(message: Item, where: str) -> list[Item]:
 
 
 def _assistant_items(message: Item, where: str) -> list[Item]:
-    """The text as an output_text message, then one function_call item per call (§4)."""
+    """The text as an output_text message, then one function_call item per call
+    (docs/formats.md#roles)."""
     parts = _assistant_parts(message.get("content"), f"{where}.content")
     refusal = message.get("refusal")
     if isinstance(refusal, str) and refusal and not any(p["type"] == "refusal" for p in parts):
@@ -151,7 +153,8 @@ def _user_part(part: Any, where: str) -> Item:
     if kind == "file":
         return _input_file(part.get("file"), where)
     if isinstance(kind, str):
-        # input_audio and anything newer MUST NOT be dropped silently (§3.1, §4).
+        # input_audio and anything newer MUST NOT be dropped silently
+        # (docs/formats.md#content-parts).
         raise UnsupportedFieldError(where, f"content parts of type '{kind}' cannot be sent to "
                                     "an Open Responses provider")
     raise InvalidRequestError("malformed content part", param=where)
@@ -208,6 +211,7 @@ def _function_call(call: Any, where: str) -> Item:
             or not isinstance(function.get("arguments"), str)):
         raise InvalidRequestError("a tool call needs id, function.name and function.arguments "
                                   "(a JSON string)", param=where)
-    # call_id is the Chat tool call id, so the later tool message's id matches it (§4).
+    # call_id is the Chat tool call id, so the later tool message's id matches it
+    # (docs/formats.md#tools).
     return {"type": "function_call", "call_id": call["id"], "name": function["name"],
             "arguments": function["arguments"]}
