@@ -873,3 +873,28 @@ def test_errors_42_status_table(row: dict[str, Any]) -> None:
     code = row.get("openai_code")
     if code and " " not in code:  # 404's code depends on the path ("when it was a model")
         assert rendered["error"]["code"] == code
+
+
+def test_a_whitespace_part_is_dropped_and_its_cache_breakpoint_moves_back() -> None:
+    # Cline ends a user message with a " " part that carries cache_control.
+    user = {"role": "user", "content": [
+        {"type": "text", "text": "Hello"},
+        {"type": "text", "text": " ", "cache_control": {"type": "ephemeral"}}]}
+    body = chat_request_to_anthropic(chat([user])).body
+    assert body["messages"][0]["content"] == [
+        {"type": "text", "text": "Hello", "cache_control": {"type": "ephemeral"}}]
+
+
+def test_signed_thinking_inside_the_content_goes_back_first() -> None:
+    # openai-agents puts Anthropic's blocks into the assistant message's content.
+    assistant = {"role": "assistant", "content": [
+        {"type": "thinking", "thinking": "plan", "signature": "sig"},
+        {"type": "text", "text": "calling"}],
+        "tool_calls": [{"id": "toolu_1", "type": "function",
+                        "function": {"name": "f", "arguments": "{}"}}]}
+    tool = {"role": "tool", "tool_call_id": "toolu_1", "content": "ok"}
+    body = chat_request_to_anthropic(chat([USER, assistant, tool], reasoning_effort="low")).body
+    blocks = body["messages"][1]["content"]
+    assert blocks[0] == {"type": "thinking", "thinking": "plan", "signature": "sig"}
+    assert [b["type"] for b in blocks] == ["thinking", "text", "tool_use"]
+    assert body["thinking"]["type"] == "enabled"

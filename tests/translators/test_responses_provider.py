@@ -741,3 +741,18 @@ def test_finish_after_completed_sends_nothing_more() -> None:
     out = translator.feed(SSEEvent(json.dumps(completed())))
     assert [e.data for e in out][-1] == DONE
     assert translator.finish() == []
+
+
+@pytest.mark.parametrize(("thinking", "effort"), [
+    ({"type": "enabled", "budget_tokens": 12000}, "high"),
+    ({"type": "enabled", "budget_tokens": 2048}, "low"),
+    ({"type": "enabled", "budget_tokens": -1}, "high"),
+])
+def test_a_chat_clients_anthropic_thinking_becomes_an_effort(thinking: dict[str, Any],
+                                                            effort: str) -> None:
+    # aider and other LiteLLM-style clients send Anthropic's `thinking` on a Chat request; a
+    # Responses provider refuses the field itself.
+    translated = chat_request_to_responses(request(thinking=thinking, top_k=5))
+    assert translated.body["reasoning"]["effort"] == effort
+    assert "thinking" not in translated.body and "top_k" not in translated.body
+    assert "top_k" in translated.dropped

@@ -18,6 +18,7 @@ import copy
 from typing import Any
 
 from ..chat.data_urls import base64_data_url
+from ..chat.fields import effort_for_budget
 from ..chat.types import NO_OPTIONS, ChatMessage, RequestOptions, Translated
 from ..errors import TARGET, InvalidRequestError, UnsupportedFieldError
 from ..json_values import compact_json
@@ -25,10 +26,6 @@ from ..reasoning import ClientReasoning
 from ..tools import hosted_tool
 
 _TOOL_CHOICES: dict[str, str] = {"auto": "auto", "any": "required", "none": "none"}
-# LiteLLM's buckets (docs/formats.md#reasoning): the first threshold the budget reaches wins.
-_EFFORT_BY_BUDGET: tuple[tuple[int, str], ...] = ((10000, "high"), (5000, "medium"),
-                                                  (2000, "low"))
-_LOWEST_EFFORT = "minimal"
 # Anthropic `output_config.effort` (adaptive thinking); OpenAI's top value is `xhigh`.
 _EFFORT_BY_LEVEL: dict[str, str] = {"low": "low", "medium": "medium", "high": "high",
                                     "xhigh": "xhigh", "max": "xhigh"}
@@ -165,9 +162,7 @@ def _output(body: dict[str, Any], dropped: list[str]) -> dict[str, Any]:
         if not isinstance(budget, int) or isinstance(budget, bool):
             raise InvalidRequestError("thinking.budget_tokens must be an integer",
                                       param="thinking.budget_tokens")
-        # A negative budget (OpenCode's -1) means "as much as the model likes".
-        out["reasoning_effort"] = "high" if budget < 0 else next(
-            (effort for floor, effort in _EFFORT_BY_BUDGET if budget >= floor), _LOWEST_EFFORT)
+        out["reasoning_effort"] = effort_for_budget(budget)
     elif isinstance(thinking, dict) and thinking.get("type") not in ("disabled", "adaptive"):
         dropped.append("thinking")
     config = body.get("output_config")

@@ -18,7 +18,13 @@ from ..chat.data_urls import parse_base64_data_url
 from ..errors import InvalidRequestError, UnsupportedFieldError
 from ..ids import anthropic_tool_id
 from ..json_values import parse_object
-from ..reasoning import ReasoningMemory, call_ids, details_of, to_anthropic_blocks
+from ..reasoning import (
+    ReasoningMemory,
+    call_ids,
+    details_of,
+    from_anthropic_blocks,
+    to_anthropic_blocks,
+)
 
 Block = dict[str, Any]
 Content = str | list[Block]
@@ -173,10 +179,15 @@ def _content(i: int, content: Any, parts: dict[str, PartFn]) -> Content:
             raise UnsupportedFieldError(f"{where}.{kind or 'type'}",
                                         f"content part {kind!r} cannot be sent to Anthropic")
         block = convert(where, part)
+        marker = part.get("cache_control")
         if block is not None:
-            if part.get("cache_control") is not None:
-                block["cache_control"] = copy.deepcopy(part["cache_control"])
+            if marker is not None:
+                block["cache_control"] = copy.deepcopy(marker)
             blocks.append(block)
+        elif marker is not None and blocks:
+            # The part carried the cache breakpoint but cannot be sent: the breakpoint moves
+            # to the block before it, which ends the same prefix.
+            blocks[-1]["cache_control"] = copy.deepcopy(marker)
     return blocks
 
 
@@ -184,7 +195,16 @@ def _text_part(where: str, part: Block) -> Block | None:
     text = part.get("text", part.get("refusal"))
     if not isinstance(text, str):
         raise InvalidRequestError("a text part needs a string", param=where)
-    return {"type": "text", "text": text} if text else None  # empty blocks are rejected
+    # Anthropic rejects empty and whitespace-only text blocks ("text content blocks must
+    # contain non-whitespace text"); Cline ends a message with " " to carry cache_control.
+    return {"type": "text", "text": text} if text.strip() else None
+
+
+def _thinking_part(where: str, part: Block) -> Block | None:
+    """Anthropic's own thinking block inside a Chat message's content (openai-agents puts
+    them there): kept when signed, since Anthropic wants it back as it was."""
+    blocks = to_anthropic_blocks(from_anthropic_blocks([part]))
+    return blocks[0] if blocks else None
 
 
 def _image_part(where: str, part: Block) -> Block:
@@ -228,7 +248,9 @@ def _unsupported_part(where: str, part: Block) -> Block:
 
 PartFn = Callable[[str, Block], Block | None]
 _SYSTEM_PARTS: dict[str, PartFn] = {"text": _text_part}
-_ASSISTANT_PARTS: dict[str, PartFn] = {"text": _text_part, "refusal": _text_part}
+_ASSISTANT_PARTS: dict[str, PartFn] = {"text": _text_part, "refusal": _text_part,
+                                       "thinking": _thinking_part,
+                                       "redacted_thinking": _thinking_part}
 _USER_PARTS: dict[str, PartFn] = {"text": _text_part, "image_url": _image_part,
                                   "file": _file_part, "input_audio": _unsupported_part}
 _TOOL_PARTS: dict[str, PartFn] = {"text": _text_part, "image_url": _image_part,

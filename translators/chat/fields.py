@@ -31,6 +31,19 @@ def requested_max_tokens(body: dict[str, Any]) -> int | None:
     return None
 
 
+# An Anthropic thinking budget as an OpenAI reasoning effort (LiteLLM's buckets): the first
+# floor the budget reaches wins; a negative budget (OpenCode's -1) means as much as the model
+# likes.
+_EFFORT_BY_BUDGET: tuple[tuple[int, str], ...] = ((10000, "high"), (5000, "medium"),
+                                                  (2000, "low"))
+
+
+def effort_for_budget(budget: int) -> str:
+    if budget < 0:
+        return "high"
+    return next((effort for floor, effort in _EFFORT_BY_BUDGET if budget >= floor), "minimal")
+
+
 def reasoning_text(message: dict[str, Any]) -> str | None:
     """The first reasoning field (`reasoning_content`, then `reasoning`) that holds a
     non-empty string; OpenRouter's `reasoning_details` are read by `reasoning.text_of`."""

@@ -21,7 +21,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from ..chat.fields import TOOL_CHOICE_MODES, requested_max_tokens
+from ..chat.fields import TOOL_CHOICE_MODES, effort_for_budget, requested_max_tokens
 from ..chat.types import NO_OPTIONS, RequestOptions, Translated
 from ..errors import InvalidRequestError, UnsupportedFieldError
 from .provider_request_items import Item, input_items
@@ -39,7 +39,7 @@ _SAMPLING = ("temperature", "top_p")
 # No Responses equivalent: dropped, and `Translated.dropped` lists them
 # (docs/formats.md#dropped-and-refused).
 _DROPPABLE = ("stop", "presence_penalty", "frequency_penalty", "seed", "logit_bias",
-              "logprobs", "top_logprobs", "user", "prediction")
+              "logprobs", "top_logprobs", "user", "prediction", "top_k")
 # Fields that would change what the client gets back: a 400 rather than a silent loss.
 _UNSUPPORTED: dict[str, str] = {
     "audio": "audio output is not available through the Responses API",
@@ -51,7 +51,7 @@ _UNSUPPORTED: dict[str, str] = {
 # docs/formats.md#usage), never copied.
 _HANDLED = frozenset({
     "model", "messages", "max_tokens", "max_completion_tokens", "n", "tools", "tool_choice",
-    "reasoning_effort", "response_format", "verbosity", "store", "stream_options",
+    "reasoning_effort", "response_format", "verbosity", "store", "stream_options", "thinking",
     "modalities", *_PASSTHROUGH, *_SAMPLING, *_DROPPABLE, *_UNSUPPORTED,
 })
 # Per-message fields Responses message items cannot carry. (Reasoning goes back as the
@@ -77,7 +77,7 @@ def chat_request_to_responses(body: dict[str, Any],
     max_output = _max_output_tokens(body)
     if max_output is not None:
         out["max_output_tokens"] = max_output
-    reasoning = _reasoning(body.get("reasoning_effort"))
+    reasoning = _reasoning(body.get("reasoning_effort") or _effort_of_thinking(body, dropped))
     for key in _SAMPLING:
         if body.get(key) is None:
             continue
@@ -185,6 +185,20 @@ def _function_name(choice: Any) -> str | None:
     function = choice.get("function") if isinstance(choice, dict) else None
     name = function.get("name") if isinstance(function, dict) else None
     return name if isinstance(name, str) and name else None
+
+
+def _effort_of_thinking(body: dict[str, Any], dropped: list[str]) -> str | None:
+    """Anthropic's `thinking` as a Chat client's extension (aider, LiteLLM-style clients):
+    its budget as an effort, since a Responses provider refuses the field itself."""
+    thinking = body.get("thinking")
+    if not isinstance(thinking, dict):
+        return None
+    budget = thinking.get("budget_tokens")
+    if thinking.get("type") != "enabled" or not isinstance(budget, int) or \
+            isinstance(budget, bool):
+        dropped.append("thinking")
+        return None
+    return effort_for_budget(budget)
 
 
 def _max_output_tokens(body: dict[str, Any]) -> int | None:

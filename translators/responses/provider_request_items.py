@@ -194,6 +194,8 @@ def _assistant_parts(content: Any, where: str) -> list[Item]:
                 parts.append({"type": "output_text", "text": part["text"]})
         elif kind == "refusal" and isinstance(part.get("refusal"), str):
             parts.append({"type": "refusal", "refusal": part["refusal"]})
+        elif kind in ("thinking", "redacted_thinking"):
+            continue  # Anthropic's blocks inline (openai-agents): nothing a Responses API takes
         else:
             raise InvalidRequestError("assistant parts must be text or refusal",
                                       param=f"{where}[{j}]")
