@@ -898,3 +898,17 @@ def test_signed_thinking_inside_the_content_goes_back_first() -> None:
     assert blocks[0] == {"type": "thinking", "thinking": "plan", "signature": "sig"}
     assert [b["type"] for b in blocks] == ["thinking", "text", "tool_use"]
     assert body["thinking"]["type"] == "enabled"
+
+
+@pytest.mark.parametrize(("model", "adaptive"), [
+    ("claude-opus-4-7", True), ("claude-sonnet-5", True), ("claude-opus-5-5-20270101", True),
+    ("claude-sonnet-4-5", False), ("claude-3-7-sonnet-latest", False), ("gpt-4o", False)])
+def test_newer_claude_models_get_adaptive_thinking_with_an_effort(model: str,
+                                                                  adaptive: bool) -> None:
+    body = chat_request_to_anthropic(chat([USER], model=model, reasoning_effort="xhigh")).body
+    if adaptive:
+        assert body["thinking"] == {"type": "adaptive"}
+        assert body["output_config"] == {"effort": "max"}
+    else:
+        assert body["thinking"] == {"type": "enabled", "budget_tokens": 8192}
+        assert "output_config" not in body

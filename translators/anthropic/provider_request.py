@@ -52,6 +52,11 @@ _TOOL_CHOICES: dict[str, Block] = {
     "auto": {"type": "auto"}, "none": {"type": "none"}, "required": {"type": "any"},
 }
 _EMPTY_SCHEMA: Block = {"type": "object", "properties": {}}
+# claude-opus-4-7, claude-sonnet-5, claude-opus-5-5-20270101: the family's version.
+_CLAUDE_VERSION = re.compile(r"claude-(?:opus|sonnet|haiku)-(\d)(?:[-.](\d)(?!\d))?")
+# OpenAI's efforts as Anthropic's output_config.effort (low, medium, high, max).
+_ANTHROPIC_EFFORTS = {"minimal": "low", "low": "low", "medium": "medium", "high": "high",
+                      "xhigh": "max", "max": "max"}
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 _PHONE = re.compile(r"\+?[\d\s().-]{7,24}")
 
@@ -86,6 +91,10 @@ def chat_request_to_anthropic(body: dict[str, Any],
     if thinking is not None:
         out["thinking"] = thinking
     out.update(_user_and_format(req, dropped))
+    if thinking is not None and thinking.get("type") == "adaptive" \
+            and req.get("reasoning_effort") in _ANTHROPIC_EFFORTS:
+        effort = _ANTHROPIC_EFFORTS[req["reasoning_effort"]]
+        out["output_config"] = {**out.get("output_config", {}), "effort": effort}
     if "stream" in req:
         out["stream"] = req["stream"]  # stream_options is never sent (docs/formats.md#usage)
     return Translated(out, tuple(dropped))
@@ -119,7 +128,23 @@ def _thinking(req: dict[str, Any], dropped: list[str]) -> Block | None:
         raise InvalidRequestError(f"unknown reasoning_effort {effort!r}",
                                   param="reasoning_effort")
     budget = _EFFORT_BUDGETS[effort]
-    return None if budget is None else {"type": "enabled", "budget_tokens": budget}
+    if budget is None:
+        return None
+    if _adaptive_only(req.get("model")):
+        # Newer Claude models take adaptive thinking with an effort and refuse a manual budget
+        # (docs/formats.md#reasoning); the effort goes in output_config (_user_and_format).
+        return {"type": "adaptive"}
+    return {"type": "enabled", "budget_tokens": budget}
+
+
+def _adaptive_only(model: Any) -> bool:
+    """Whether the model id names Claude 4.7 or newer, which Anthropic documents as refusing
+    manual thinking (`budget_tokens`) in favour of adaptive thinking."""
+    found = _CLAUDE_VERSION.search(model) if isinstance(model, str) else None
+    if found is None:
+        return False
+    major, minor = int(found.group(1)), int(found.group(2) or 0)
+    return (major, minor) >= (4, 7)
 
 
 def valid_budget(budget: Any) -> int | None:
