@@ -67,6 +67,15 @@ def call_ids(message: dict[str, Any]) -> list[str]:
         if isinstance(calls, list) else []
 
 
+REASONING_KEYS = frozenset({*DIALECTS, HUB_DIALECT, "thinking_blocks"})
+
+
+def has_reasoning(message: dict[str, Any]) -> bool:
+    """Whether a message or delta carries reasoning at all: the cheap test that lets a
+    stream's content chunks (one key, mostly) skip the rest."""
+    return not REASONING_KEYS.isdisjoint(message)
+
+
 def dialect_of(message: dict[str, Any]) -> Dialect | None:
     """Which reasoning field a Chat answer (or delta) used."""
     marked = message.get(HUB_DIALECT)

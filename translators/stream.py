@@ -60,9 +60,10 @@ class StreamTranslator:
             return []
         if event.is_done:
             return self.on_done()
-        if not event.data.strip():
+        data = event.data
+        if not data or data.isspace():  # isspace stops at the first other character
             return []
-        payload = parse_object(event.data)
+        payload = parse_object(data)
         if payload is None:
             return self.fail(malformed(f"the provider sent a {event.event or 'stream'} event "
                                        "whose data is not a JSON object"))

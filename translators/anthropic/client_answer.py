@@ -29,7 +29,15 @@ from ..errors import (
 )
 from ..ids import new_message_id, new_tool_use_id
 from ..json_values import parse_object
-from ..reasoning import Detail, Dialect, details_of, dialect_of, seal, text_of
+from ..reasoning import (
+    Detail,
+    Dialect,
+    details_of,
+    dialect_of,
+    has_reasoning,
+    seal,
+    text_of,
+)
 from ..sse import SSEEvent, json_event
 from ..stop_reasons import DEFAULT_ANTHROPIC_STOP, anthropic_stop_reason
 from ..stream import StreamTranslator
@@ -187,6 +195,8 @@ class ChatToAnthropicStream(StreamTranslator):
     def _reasoning(self, delta: dict[str, Any]) -> list[SSEEvent]:
         """Reasoning in any Chat dialect: its text as thinking deltas, and what must go back
         to the provider kept for the block's signature (docs/formats.md#reasoning)."""
+        if not has_reasoning(delta):
+            return []
         dialect = dialect_of(delta)
         if dialect is not None and self.dialect != "reasoning_details":
             self.dialect = dialect

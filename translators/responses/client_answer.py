@@ -33,7 +33,15 @@ from ..errors import (
     is_error_frame,
 )
 from ..ids import new_call_id, new_response_id
-from ..reasoning import Detail, Dialect, details_of, dialect_of, seal, text_of
+from ..reasoning import (
+    Detail,
+    Dialect,
+    details_of,
+    dialect_of,
+    has_reasoning,
+    seal,
+    text_of,
+)
 from ..sse import DONE, SSEEvent, json_event
 from ..stop_reasons import responses_status
 from ..stream import StreamTranslator, malformed
@@ -204,6 +212,8 @@ class ChatToResponsesStream(StreamTranslator):
         """Reasoning in any Chat dialect (`reasoning_content`, `reasoning`, OpenRouter's
         `reasoning_details`): its text as summary deltas, and what must go back to the
         provider kept for the item's `encrypted_content`."""
+        if not has_reasoning(delta):
+            return
         dialect = dialect_of(delta)
         text = reasoning_text(delta)
         given = delta.get("reasoning_details")
