@@ -65,7 +65,8 @@ class Translate:
                              f"speaks {provider_format}.", code="not_implemented")
                 return
             endpoint = "/messages/count_tokens"
-        repaired = hub.repair_passthrough(client, body) if client == provider_format else None
+        repaired = hub.repair_passthrough(client, body, request.get_content(strict=False) or b"") \
+            if client == provider_format else None
         if repaired is not None:
             # Re-serialized only when the provider would refuse the client's bytes as they
             # are (OpenCode's thinking budget of -1); the changes are listed like drops.

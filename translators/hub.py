@@ -71,7 +71,8 @@ class FormatAdapter:
     passthrough_stream: Callable[[], StreamTranslator] = ChatPassthrough
     # Same format on both sides: a repaired body, with what changed, for a request the
     # provider would refuse for a value a client means differently; None: bytes go on.
-    passthrough_request: Callable[[Body], tuple[Body, list[str]] | None] = lambda _body: None
+    passthrough_request: Callable[[Body, bytes], tuple[Body, list[str]] | None] = (
+        lambda _body, _raw: None)
 
 
 ADAPTERS: dict[Format, FormatAdapter] = {
@@ -124,10 +125,11 @@ def translate_request(client: Format, provider: Format, body: Body,
     return Translated(out.body, tuple(dict.fromkeys([*hub.dropped, *out.dropped])))
 
 
-def repair_passthrough(client: Format, body: Body) -> tuple[Body, list[str]] | None:
-    """For a same-format request: a repaired body and what changed, or None when the
-    client's bytes go on untouched (docs/formats.md#the-hub)."""
-    return ADAPTERS[client].passthrough_request(body)
+def repair_passthrough(client: Format, body: Body, raw: bytes
+                       ) -> tuple[Body, list[str]] | None:
+    """For a same-format request (`body` parsed from `raw`): a repaired body and what
+    changed, or None when the client's bytes go on untouched (docs/formats.md#the-hub)."""
+    return ADAPTERS[client].passthrough_request(body, raw)
 
 
 def translate_response(client: Format, provider: Format, body: Body, request: Body, *,

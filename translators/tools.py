@@ -79,7 +79,9 @@ def custom_input(arguments: str) -> str:
         parsed = json.loads(arguments) if arguments else {}
     except ValueError:
         return arguments
-    value = parsed.get(CUSTOM_INPUT) if isinstance(parsed, dict) else None
+    if not isinstance(parsed, dict):
+        return arguments
+    value = parsed.get(CUSTOM_INPUT, "")  # `{}`: a call with no text at all
     return value if isinstance(value, str) else arguments
 
 

@@ -1542,6 +1542,15 @@ def test_untranslatable_field_is_a_400_or_passes_through(
         call()
         assert providers[provider_name].requests[-1].json()[field] == extra[field]
         return
+    if (client_format, provider_format) == ("anthropic", "responses"):
+        # Responses has no stop sequences at all: they are dropped, not counted against
+        # Chat's limit of 4 (docs/formats.md#dropped-and-refused).
+        providers[provider_name].reply(ENDPOINTS[provider_format],
+                                       provider_reply(provider_name, "whole", "text"))
+        call()
+        sent = providers[provider_name].requests[-1].json()
+        assert "stop" not in sent and field not in sent
+        return
     errors = (anthropic.BadRequestError if client_format == "anthropic"
               else openai.BadRequestError)
     with pytest.raises(errors) as caught:

@@ -134,6 +134,7 @@ class ChatToAnthropicStream(StreamTranslator):
     # The reasoning of the open thinking block, sealed into its signature when it closes.
     details: list[Detail] = field(default_factory=list, init=False)
     dialect: Dialect | None = field(default=None, init=False)
+    text_seen: bool = field(default=False, init=False)  # reasoning text outside the details
 
     def kind_of(self, payload: dict[str, Any], event: SSEEvent) -> str:
         return "error" if is_error_frame(payload) else "chunk"
@@ -203,8 +204,9 @@ class ChatToAnthropicStream(StreamTranslator):
         text = reasoning_text(delta)
         given = delta.get("reasoning_details")
         details = [d for d in given if isinstance(d, dict)] if isinstance(given, list) else []
-        if not text and details and self.dialect == "reasoning_details" \
-                and self.open_kind != "thinking":
+        if text:
+            self.text_seen = True
+        elif details and not self.text_seen:
             text = text_of(details)  # OpenRouter may carry the text in the details only
         out = self._text_delta("thinking", text) if text else []
         if details:

@@ -57,7 +57,7 @@ def anthropic_request_to_chat(body: dict[str, Any],
     out: dict[str, Any] = {"model": body["model"]} if "model" in body else {}
     out["messages"] = (_system_messages(body.get("system"), dropped)
                        + _messages(body.get("messages"), dropped))
-    out |= _sampling(body)
+    out |= _sampling(body, options.target)
     out |= _tooling(body, options, dropped)
     out |= _output(body, dropped)
     out |= _metadata(body.get("metadata"), dropped)
@@ -67,7 +67,7 @@ def anthropic_request_to_chat(body: dict[str, Any],
     return Translated(out, tuple(dict.fromkeys(dropped)))
 
 
-def _sampling(body: dict[str, Any]) -> dict[str, Any]:
+def _sampling(body: dict[str, Any], target: str) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if body.get("max_tokens") is not None:
         out["max_completion_tokens"] = body["max_tokens"]
@@ -79,8 +79,9 @@ def _sampling(body: dict[str, Any]) -> dict[str, Any]:
         if not isinstance(stops, list) or not all(isinstance(s, str) for s in stops):
             raise InvalidRequestError("stop_sequences must be a list of strings",
                                       param="stop_sequences")
-        if len(stops) > _MAX_STOP_SEQUENCES:
-            raise UnsupportedFieldError("stop_sequences", "OpenAI Chat accepts at most "
+        if len(stops) > _MAX_STOP_SEQUENCES and target == "openai":
+            # Only Chat providers count them; toward Responses `stop` is dropped anyway.
+            raise UnsupportedFieldError("stop_sequences", f"{TARGET} accepts at most "
                                         f"{_MAX_STOP_SEQUENCES} stop sequences")
         if stops:
             out["stop"] = list(stops)
@@ -175,7 +176,7 @@ def _output(body: dict[str, Any], dropped: list[str]) -> dict[str, Any]:
     if isinstance(fmt, dict):
         if fmt.get("type") != "json_schema" or not isinstance(fmt.get("schema"), dict):
             raise UnsupportedFieldError("output_config.format", "only json_schema formats "
-                                        "can be expressed as an OpenAI response_format")
+                                        f"can be expressed as a {TARGET} response format")
         out["response_format"] = {"type": "json_schema", "json_schema": {
             "name": "response", "schema": copy.deepcopy(fmt["schema"])}}
     dropped += [f"output_config.{key}" for key in config if key not in ("effort", "format")]

@@ -75,7 +75,7 @@ def chat_request_to_anthropic(body: dict[str, Any],
     dropped = [k for k in req if k not in _CONSUMED]
     system, messages = convert_messages(req.get("messages"), dropped, options.memory)
     thinking = _thinking(req, dropped)
-    if _thinking_on(thinking) and not _continuation_keeps_thinking(messages):
+    if _thinking_on(thinking) and not continuation_keeps_thinking(messages):
         # With thinking on, Anthropic refuses a tool continuation whose assistant turn does
         # not start with its signed thinking block ("a final `assistant` message must start
         # with a thinking block"); without that block, this turn goes without thinking.
@@ -161,7 +161,7 @@ def valid_budget(budget: Any) -> int | None:
     return max(budget, MIN_THINKING_BUDGET)
 
 
-def _continuation_keeps_thinking(messages: list[Block]) -> bool:
+def continuation_keeps_thinking(messages: list[Block]) -> bool:
     """False when the request continues a tool turn (tool results last) whose assistant
     message does not open with a thinking block."""
     if len(messages) < 2 or messages[-1]["role"] != "user":

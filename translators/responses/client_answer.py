@@ -127,6 +127,7 @@ class ChatToResponsesStream(StreamTranslator):
     _finish: str | None = field(default=None, init=False)
     _usage: dict[str, Any] | None = field(default=None, init=False)
     _names: ToolNames = field(default_factory=ToolNames, init=False)
+    _reasoning_text_seen: bool = field(default=False, init=False)
 
     def __post_init__(self) -> None:
         self._names = ToolNames.of_request(self.request)
@@ -219,7 +220,9 @@ class ChatToResponsesStream(StreamTranslator):
         given = delta.get("reasoning_details")
         details = [d for d in given if isinstance(d, dict)] if isinstance(given, list) else []
         open_reasoning = self._open is not None and self._open.kind == "reasoning"
-        if not text and details and not (open_reasoning and self._open and self._open.chunks):
+        if text:
+            self._reasoning_text_seen = True
+        elif details and not self._reasoning_text_seen:
             text = text_of(details)  # OpenRouter may carry the text in the details only
         if not text and not details:
             return
@@ -345,7 +348,8 @@ class ChatToResponsesStream(StreamTranslator):
             self._emit("response.function_call_arguments.delta", item_id=item.id,
                        output_index=item.index, delta="{}")
         self._emit("response.function_call_arguments.done", item_id=item.id,
-                   output_index=item.index, name=item.name, arguments=item.text())
+                   output_index=item.index,
+                   name=item.tool.name if item.tool else item.name, arguments=item.text())
 
     # -- lifecycle -------------------------------------------------------------------------
 

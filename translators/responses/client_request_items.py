@@ -78,7 +78,7 @@ class _Conversation:
             self._function_output(path, item)
         elif kind == "additional_tools":
             pass  # Codex's extra tool declarations: read with the request's tools
-        elif isinstance(kind, str) and kind.endswith("_call"):
+        elif isinstance(kind, str) and kind.endswith(("_call", "_call_output")):
             # A hosted tool's call (web_search_call, ...): the provider could not have made
             # it, and what it found is in the conversation already.
             self.dropped.append(f"{path} ({kind})")
@@ -159,7 +159,7 @@ def _message(path: str, item: dict[str, Any]) -> dict[str, Any]:
     parts = [_user_part(f"{path}.content[{index}]", part) for index, part in enumerate(content)]
     if role != "user" and any(part["type"] != "text" for part in parts):
         raise UnsupportedFieldError(f"{path}.content",
-                                    f"Chat {role} messages carry text only")
+                                    f"{TARGET} {role} messages carry text only")
     return {"role": role, "content": _compact(parts)}
 
 

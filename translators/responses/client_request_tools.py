@@ -82,12 +82,21 @@ def hub_tool_choice(choice: Any, tools: list[dict[str, Any]], options: RequestOp
             return None
         return {"type": "function", "function": {"name": name}}
     if kind == "allowed_tools":
-        names = [_chosen(ref, f"tool_choice.tools[{index}]")
-                 for index, ref in enumerate(choice.get("tools") or [])]
+        names: list[str] = []
+        for index, ref in enumerate(choice.get("tools") or []):
+            hosted = isinstance(ref, dict) and ref.get("type") not in ("function", "custom")
+            allowed = None if hosted else _chosen(ref, f"tool_choice.tools[{index}]")
+            if allowed is not None and allowed in known:
+                names.append(allowed)
+            else:
+                dropped.append(f"tool_choice.tools[{index}] (it names a tool that was dropped)")
+        if not names:
+            dropped.append("tool_choice (every tool it allowed was dropped)")
+            return None
         return {"type": "allowed_tools",
                 "allowed_tools": {"mode": choice.get("mode") or "auto",
                                   "tools": [{"type": "function", "function": {"name": name}}
-                                            for name in names if name in known]}}
+                                            for name in names]}}
     if isinstance(kind, str):  # a hosted tool, chosen by its type
         dropped.append(f"tool_choice (the hosted tool {kind!r} was dropped)")
         return None

@@ -102,10 +102,12 @@ def call_item(item_id: str, status: str, call_id: str, tool: ToolName,
     """A provider's function call as the client declared the tool: a `function_call` with
     the client's own namespace, or a freeform tool's `custom_tool_call` with its text
     (docs/formats.md#tools)."""
+    item: dict[str, Any]
     if tool.custom:
-        return {"id": item_id, "type": "custom_tool_call", "status": status,
+        item = {"id": item_id, "type": "custom_tool_call", "status": status,
                 "call_id": call_id, "name": tool.name, "input": custom_input(arguments)}
-    item = function_call_item(item_id, status, call_id, tool.name, arguments)
+    else:
+        item = function_call_item(item_id, status, call_id, tool.name, arguments)
     if tool.namespace:
         item["namespace"] = tool.namespace
     return item
