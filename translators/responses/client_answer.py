@@ -256,9 +256,15 @@ class ChatToResponsesStream(StreamTranslator):
             self._emit("response.content_part.added", item_id=item.id, output_index=item.index,
                        content_index=len(item.parts) - 1, part=item.parts[-1].body())
         item.parts[-1].chunks.append(text)
-        kind = "output_text" if part_type == "output_text" else "refusal"
-        self._emit(f"response.{kind}.delta", item_id=item.id, output_index=item.index,
-                   content_index=len(item.parts) - 1, delta=text)
+        if part_type == "output_text":
+            # `logprobs` is required on output_text events (Open Responses
+            # ResponseOutputTextDeltaStreamingEvent, OpenAI's ResponseTextDeltaEvent); the
+            # hub has none to give.
+            self._emit("response.output_text.delta", item_id=item.id, output_index=item.index,
+                       content_index=len(item.parts) - 1, delta=text, logprobs=[])
+        else:
+            self._emit("response.refusal.delta", item_id=item.id, output_index=item.index,
+                       content_index=len(item.parts) - 1, delta=text)
 
     def _tool_delta(self, call: dict[str, Any], position: int) -> None:
         key = call.get("index", position)
@@ -325,7 +331,7 @@ class ChatToResponsesStream(StreamTranslator):
         index = len(item.parts) - 1
         if part.type == "output_text":
             self._emit("response.output_text.done", item_id=item.id, output_index=item.index,
-                       content_index=index, text=body["text"])
+                       content_index=index, text=body["text"], logprobs=[])
         else:
             self._emit("response.refusal.done", item_id=item.id, output_index=item.index,
                        content_index=index, refusal=body["refusal"])

@@ -9,6 +9,7 @@ with the same error events (docs/formats.md#how-a-stream-ends).
 from __future__ import annotations
 
 import copy
+import time
 from typing import Any, Literal
 
 from ..errors import ErrorInfo, openai_error_body
@@ -21,18 +22,19 @@ _ITEM_PREFIX: dict[ItemKind, str] = {"message": "msg", "reasoning": "rs", "funct
 
 # Response fields echoed from the request, with the value the Responses API reports when the
 # client left one out: the spec requires every non-nullable field (ResponseResource.json).
+# `prompt_cache_key` is forwarded to the provider, so the Response reports the client's key.
 _ECHOED: dict[str, Any] = {
     "instructions": None, "tools": [], "tool_choice": "auto", "parallel_tool_calls": True,
     "text": {"format": {"type": "text"}}, "temperature": 1.0, "top_p": 1.0,
     "presence_penalty": 0.0, "frequency_penalty": 0.0, "reasoning": None, "user": None,
-    "max_output_tokens": None, "metadata": {},
+    "max_output_tokens": None, "metadata": {}, "prompt_cache_key": None,
 }
 # Fields the request translation drops report what was really used. A stateless gateway
 # stores nothing whatever the client asked (`store: false`, docs/formats.md#whole-answers),
 # so a later GET /v1/responses/{id} is not promised.
 _NOT_FORWARDED: dict[str, Any] = {
     "truncation": "disabled", "top_logprobs": 0, "max_tool_calls": None,
-    "safety_identifier": None, "prompt_cache_key": None, "store": False, "background": False,
+    "safety_identifier": None, "store": False, "background": False,
     "service_tier": "default",
 }
 
@@ -63,13 +65,55 @@ def response_object(request: dict[str, Any], *, response_id: str, created_at: in
     }
     for name, default in _ECHOED.items():
         value = request.get(name)
-        body[name] = copy.deepcopy(value if value is not None else default)
+        body[name] = _echo(name, copy.deepcopy(value if value is not None else default))
     body.update(copy.deepcopy(_NOT_FORWARDED))
     return body
 
 
+def with_required_keys(snapshot: dict[str, Any]) -> dict[str, Any]:
+    """A provider's Response snapshot (or none, `{}`) with every key the spec requires,
+    for the `response.failed` mitmllm adds to a passed-through stream: the provider's values
+    are kept, a key it left out gets the value reported when nothing was asked for."""
+    created = snapshot.get("created_at")
+    filled = response_object(
+        {}, response_id=str(snapshot.get("id") or "resp_failed"),
+        created_at=created if isinstance(created, int) else int(time.time()),
+        model=str(snapshot.get("model") or ""), status="in_progress", output=[])
+    return {**filled, **snapshot}
+
+
+def _echo(name: str, value: Any) -> Any:
+    """A request setting in the shape the Response must report it: the request's shapes
+    (FunctionToolParam, TextParam, ReasoningParam, AllowedToolsParam) leave keys optional
+    that the Response's (FunctionTool, TextField, Reasoning, AllowedToolChoice) require
+    (Open Responses tools.tsp and configuration.tsp). What the client left out is filled
+    with null where the spec allows it, else with the value that was used."""
+    if name == "tools" and isinstance(value, list):
+        for tool in value:
+            if isinstance(tool, dict) and tool.get("type") == "function":
+                for key in ("description", "parameters", "strict"):
+                    tool.setdefault(key, None)
+    elif name == "text" and isinstance(value, dict):
+        # Codex sends `{"verbosity": ...}` alone; no format means plain text.
+        value.setdefault("format", {"type": "text"})
+        fmt = value["format"]
+        if isinstance(fmt, dict) and fmt.get("type") == "json_schema":
+            fmt.setdefault("description", None)
+            if fmt.get("strict") is None:
+                fmt["strict"] = False  # not forwarded, so the provider's default: off
+    elif name == "reasoning" and isinstance(value, dict):
+        value.setdefault("effort", None)
+        value.setdefault("summary", None)
+    elif name == "tool_choice" and isinstance(value, dict) and \
+            value.get("type") == "allowed_tools" and value.get("mode") is None:
+        value["mode"] = "auto"  # the mode the hub translation uses when none is given
+    return value
+
+
 def output_text_part(text: str) -> dict[str, Any]:
-    return {"type": "output_text", "annotations": [], "text": text}
+    # `logprobs` is required by the Open Responses OutputTextContent (and always a list in
+    # OpenAI's answers); the hub carries no log probabilities, so it is empty.
+    return {"type": "output_text", "annotations": [], "logprobs": [], "text": text}
 
 
 def refusal_part(text: str) -> dict[str, Any]:

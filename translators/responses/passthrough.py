@@ -1,7 +1,8 @@
 """A Responses stream passed through to a Responses client (docs/formats.md#how-a-stream-ends).
 
 An error ending continues the provider's own stream: `response.failed` repeats the response
-the provider announced, and the sequence numbers go on from the provider's last one.
+the provider announced (with any key the Open Responses spec requires and the provider left
+out filled in), and the sequence numbers go on from the provider's last one.
 """
 
 from __future__ import annotations
@@ -13,17 +14,16 @@ from ..errors import ErrorInfo
 from ..json_values import parse_object
 from ..sse import SSEEvent
 from ..stream import PassthroughStream
-from .objects import failed_events
+from .objects import failed_events, with_required_keys
 
 # The events that carry the whole response object; every other event is only counted, so
 # a delta costs no JSON parsing.
 _RESPONSE_EVENTS = frozenset({"response.created", "response.in_progress", None})
-_NO_RESPONSE: dict[str, Any] = {"id": "resp_failed", "object": "response", "output": []}
 
 
 @dataclass(kw_only=True, slots=True)
 class ResponsesPassthrough(PassthroughStream):
-    response: dict[str, Any] = field(default_factory=lambda: dict(_NO_RESPONSE), init=False)
+    response: dict[str, Any] = field(default_factory=dict, init=False)  # the provider's
     sequence: int = field(default=-1, init=False)  # the provider's last sequence number
 
     def watch(self, event: SSEEvent) -> None:
@@ -32,15 +32,17 @@ class ResponsesPassthrough(PassthroughStream):
             self.sequence += 1
             return
         payload = parse_object(event.data)
+        number = payload.get("sequence_number") if payload is not None else None
+        # A provider that numbers nothing still had this event: count it, so the ending's
+        # numbers follow the events the client got.
+        self.sequence = number if isinstance(number, int) else self.sequence + 1
         if payload is None:
             return
-        if isinstance(payload.get("sequence_number"), int):
-            self.sequence = payload["sequence_number"]
         if isinstance(payload.get("response"), dict):
             self.response = payload["response"]
 
     def ending(self, error: ErrorInfo) -> list[SSEEvent]:
-        return failed_events(self.response, error, self.sequence + 1)
+        return failed_events(with_required_keys(self.response), error, self.sequence + 1)
 
     def bare_ending(self, error: ErrorInfo) -> list[SSEEvent]:
-        return failed_events(dict(_NO_RESPONSE), error, 0)
+        return failed_events(with_required_keys({}), error, 0)
