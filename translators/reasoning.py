@@ -67,13 +67,9 @@ def call_ids(message: dict[str, Any]) -> list[str]:
         if isinstance(calls, list) else []
 
 
+# A message or delta carries reasoning at all only if it has one of these keys: the cheap
+# test (`REASONING_KEYS.isdisjoint(delta)`) that lets a stream's content chunks skip the rest.
 REASONING_KEYS = frozenset({*DIALECTS, HUB_DIALECT, "thinking_blocks"})
-
-
-def has_reasoning(message: dict[str, Any]) -> bool:
-    """Whether a message or delta carries reasoning at all: the cheap test that lets a
-    stream's content chunks (one key, mostly) skip the rest."""
-    return not REASONING_KEYS.isdisjoint(message)
 
 
 def dialect_of(message: dict[str, Any]) -> Dialect | None:

@@ -30,11 +30,11 @@ from ..errors import (
 from ..ids import new_message_id, new_tool_use_id
 from ..json_values import parse_object
 from ..reasoning import (
+    REASONING_KEYS,
     Detail,
     Dialect,
     details_of,
     dialect_of,
-    has_reasoning,
     seal,
     text_of,
 )
@@ -136,6 +136,8 @@ class ChatToAnthropicStream(StreamTranslator):
     dialect: Dialect | None = field(default=None, init=False)
     text_seen: bool = field(default=False, init=False)  # reasoning text outside the details
 
+    TYPED_EVENTS = False
+
     def kind_of(self, payload: dict[str, Any], event: SSEEvent) -> str:
         return "error" if is_error_frame(payload) else "chunk"
 
@@ -173,7 +175,8 @@ class ChatToAnthropicStream(StreamTranslator):
         out: list[SSEEvent] = []
         delta = choice.get("delta")
         if isinstance(delta, dict) and self.held_stop is None:
-            out += self._reasoning(delta)
+            if not REASONING_KEYS.isdisjoint(delta):  # most chunks carry none
+                out += self._reasoning(delta)
             content = delta.get("content")
             if isinstance(content, str) and content:
                 # An empty string (the role chunk) must not open a block: Anthropic rejects
@@ -196,8 +199,6 @@ class ChatToAnthropicStream(StreamTranslator):
     def _reasoning(self, delta: dict[str, Any]) -> list[SSEEvent]:
         """Reasoning in any Chat dialect: its text as thinking deltas, and what must go back
         to the provider kept for the block's signature (docs/formats.md#reasoning)."""
-        if not has_reasoning(delta):
-            return []
         dialect = dialect_of(delta)
         if dialect is not None and self.dialect != "reasoning_details":
             self.dialect = dialect

@@ -34,11 +34,11 @@ from ..errors import (
 )
 from ..ids import new_call_id, new_response_id
 from ..reasoning import (
+    REASONING_KEYS,
     Detail,
     Dialect,
     details_of,
     dialect_of,
-    has_reasoning,
     seal,
     text_of,
 )
@@ -137,6 +137,8 @@ class ChatToResponsesStream(StreamTranslator):
 
     # -- StreamTranslator ------------------------------------------------------------------
 
+    TYPED_EVENTS = False
+
     def kind_of(self, payload: dict[str, Any], event: SSEEvent) -> str:
         return "error" if is_error_frame(payload) else "chunk"
 
@@ -198,7 +200,8 @@ class ChatToResponsesStream(StreamTranslator):
             self._terminal()
 
     def _delta(self, delta: dict[str, Any]) -> None:
-        self._reasoning(delta)
+        if not REASONING_KEYS.isdisjoint(delta):  # most chunks carry none
+            self._reasoning(delta)
         content = delta.get("content")
         if isinstance(content, str) and content:
             self._text_delta("output_text", content)
@@ -213,8 +216,6 @@ class ChatToResponsesStream(StreamTranslator):
         """Reasoning in any Chat dialect (`reasoning_content`, `reasoning`, OpenRouter's
         `reasoning_details`): its text as summary deltas, and what must go back to the
         provider kept for the item's `encrypted_content`."""
-        if not has_reasoning(delta):
-            return
         dialect = dialect_of(delta)
         text = reasoning_text(delta)
         given = delta.get("reasoning_details")
