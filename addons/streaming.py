@@ -65,12 +65,12 @@ class StreamAdapter:
                 tail += _render(self.translator.finish())
                 self._ended = True
                 return self._keep(tail)
-            events = self._decoder.decode(chunk)
             if not self.translator.REWRITES:
-                for event in events:
-                    self.translator.feed(event)
+                if self.translator.WATCHES_EVENTS:
+                    for event in self._decoder.decode(chunk):
+                        self.translator.feed(event)
                 return self._keep(chunk)
-            return self._keep(self._translate(events)) or []
+            return self._keep(self._translate(self._decoder.decode(chunk))) or []
         except Exception:
             logger.exception("flow %s: the stream could not be translated; ending it", self.flow_id)
             return self._abort(ErrorInfo(502, "mitmllm could not translate the provider's "

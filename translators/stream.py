@@ -54,6 +54,8 @@ class StreamTranslator:
     # False for same-format streams: the addon forwards the provider's bytes untouched and
     # only feeds the events here so the translator knows how the stream ended.
     REWRITES: ClassVar[bool] = True
+    # Whether the events must be decoded for it (a passthrough may only need the bytes).
+    WATCHES_EVENTS: ClassVar[bool] = True
 
     closed: bool = field(default=False, init=False)
 
@@ -162,6 +164,9 @@ class PassthroughStream(StreamTranslator):
     stream that breaks off can still be ended properly in that format."""
 
     REWRITES: ClassVar[bool] = False
+    # Unless `watch` needs the decoded events, the addon skips decoding, and a passthrough
+    # costs no more than forwarding the bytes.
+    WATCHES_EVENTS: ClassVar[bool] = False
 
     def feed(self, event: SSEEvent) -> list[SSEEvent]:
         if not self.closed:

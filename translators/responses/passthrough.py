@@ -23,6 +23,8 @@ _RESPONSE_EVENTS = frozenset({"response.created", "response.in_progress", None})
 
 @dataclass(kw_only=True, slots=True)
 class ResponsesPassthrough(PassthroughStream):
+    WATCHES_EVENTS = True
+
     response: dict[str, Any] = field(default_factory=dict, init=False)  # the provider's
     sequence: int = field(default=-1, init=False)  # the provider's last sequence number
 
