@@ -1,8 +1,12 @@
 """Starting mitmproxy with the mitmllm pipeline: `mitmllm run` (headless) and `mitmllm web`.
 
 `run` builds a bare `Master` with only the addons a reverse proxy needs (profiled: the ~36
-default addons of mitmdump cost 40 % of the CPU per request), then the pipeline. `web`
-uses mitmweb's `WebMaster` with all its addons, so everything mitmweb offers works.
+default addons of mitmdump cost 40 % of the CPU per request), then the pipeline, and keeps
+no copies of bodies for the inspection views (`mitmllm_keep_mb=0`): no one looks at its
+flows. `web` uses mitmweb's `WebMaster` with all its addons, so everything mitmweb offers
+works; its flow list shows the Comment column, where mitmllm labels every flow, and the
+addons that write flows to disk (`save_stream_file`, `hardump`) run after the pipeline, so
+a saved flow has the answer both sides got and no secret.
 
 Both listen in reverse mode on the listen address with `connection_strategy=lazy`: the
 reverse target is a placeholder, since every request is re-pointed by the pipeline.
@@ -39,6 +43,7 @@ class ListenSpec:
     web_port: int | None = None  # set for `mitmllm web`
     web_host: str = "127.0.0.1"
     web_password: str | None = None
+    save: Path | None = None  # `mitmllm web --save FILE`: mitmproxy's save_stream_file
     verbose: bool = False
 
 
@@ -51,6 +56,23 @@ def proxy_options(spec: ListenSpec) -> dict[str, object]:
         # auth prompt, and no interception of the provider's TLS (that is upstream).
         "termlog_verbosity": "debug" if spec.verbose else "info",
     }
+
+
+# mitmweb's default columns, with the Comment column (mitmllm's label) before the path.
+WEB_COLUMNS = ["tls", "icon", "comment", "path", "method", "status", "size", "time"]
+# The addons that write flows out when they end: they must see what the pipeline keeps
+# there in the same hooks (the answer both sides got, the redacted headers).
+WRITERS = ("save", "savehar")
+
+
+def _after_pipeline(master: Master, names: tuple[str, ...]) -> None:
+    """Move the named addons to the end of the chain, after the pipeline (the chain runs a
+    hook in order; `add` appends, and an addon's options survive its removal)."""
+    for name in names:
+        addon = master.addons.get(name)
+        if addon is not None:
+            master.addons.remove(addon)
+            master.addons.add(addon)
 
 
 def _configure_logging() -> None:
@@ -75,7 +97,7 @@ async def run_headless(spec: ListenSpec, secrets: Secrets | None = None) -> int:
     opts = options.Options()
     master = Master(opts, with_termlog=True)
     master.addons.add(core.Core(), proxyserver.Proxyserver())
-    opts.update_defer(mitmllm_config=str(spec.config))
+    opts.update_defer(mitmllm_config=str(spec.config), mitmllm_keep_mb=0)
     master.addons.add(*pipeline(Gateway(secrets)))
     master.addons.add(next_layer.NextLayer(), tlsconfig.TlsConfig(), errorcheck.ErrorCheck())
     opts.update(**proxy_options(spec))
@@ -92,10 +114,13 @@ async def run_web(spec: ListenSpec, secrets: Secrets | None = None) -> int:
     master = WebMaster(opts, with_termlog=True)
     opts.update_defer(mitmllm_config=str(spec.config))
     master.addons.add(*pipeline(Gateway(secrets)))
+    _after_pipeline(master, WRITERS)
     web: dict[str, object] = {"web_port": spec.web_port or 8081, "web_host": spec.web_host,
-                              "web_open_browser": False}
+                              "web_open_browser": False, "web_columns": WEB_COLUMNS}
     if spec.web_password:
         web["web_password"] = spec.web_password
+    if spec.save:
+        web["save_stream_file"] = str(spec.save)
     opts.update(**proxy_options(spec), **web)
     _install_signals(master)
     await master.run()

@@ -39,6 +39,6 @@ def pipeline(gateway: Gateway | None = None, secrets: Secrets | None = None) -> 
         Credentials(gateway),  # host, port, scheme; the provider's headers and secrets
         connections,  # provider states and discovered models
         ModelsEndpoint(gateway, connections, local.model_ids),  # GET /v1/models
-        Inspect(gateway),  # labels and one log line per flow
         HeadRequests(),  # HEAD: the headers of the answer, without its body
+        Inspect(gateway),  # labels, one log line per flow, mitmweb told of the changes
     ]

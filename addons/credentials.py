@@ -30,11 +30,10 @@ from ..config.model import ProviderConfig
 from ..config.secrets import SecretError
 from .answers import answer_error, is_answered
 from .fail_closed import fails_closed
-from .state import Gateway, Route
+from .state import REDACTED, Gateway, Route
 
 logger = logging.getLogger(__name__)
 
-REDACTED = "[redacted by mitmllm]"
 
 # Client headers that identify the client's own account somewhere; never forwarded.
 CLIENT_AUTH_HEADERS = ("authorization", "x-api-key", "api-key", "openai-organization",

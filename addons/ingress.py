@@ -19,7 +19,7 @@ from mitmproxy import http
 from ..translators.formats import Format
 from .answers import answer_error, is_answered
 from .fail_closed import fails_closed
-from .state import Gateway, Kind, info, is_routed_replay, record
+from .state import REDACTED, Gateway, Kind, info, is_routed_replay, record
 
 # (path without /v1, method) -> kind, client format
 _ENDPOINTS: dict[str, tuple[str, Kind, Format]] = {
@@ -33,6 +33,8 @@ _ENDPOINTS: dict[str, tuple[str, Kind, Format]] = {
     "/": ("GET", "root", "openai"),
 }
 MODEL_KINDS: frozenset[Kind] = frozenset({"chat", "messages", "responses", "count_tokens"})
+CLIENT_SECRET_HEADERS = ("authorization", "proxy-authorization", "x-api-key", "api-key",
+                         "cookie")
 _ALLOW = {"GET": "GET, HEAD", "POST": "POST"}  # the Allow header of a 405
 
 
@@ -73,6 +75,13 @@ class Ingress:
         if kind in ("models", "model") and "anthropic-version" in request.headers:
             fmt = "anthropic"  # the Anthropic SDK's models.list() wants its own shape
         record(flow, kind=kind, client_format=fmt)
+        authorized = kind == "health" or self._authorized(request)
+        # The client's own credentials (a team gateway's listen token, or whatever key an
+        # SDK insists on) are checked, then never shown: mitmweb, dumps and saved flows see
+        # a marker, whatever happens to the flow next.
+        for name in CLIENT_SECRET_HEADERS:
+            if name in request.headers:
+                request.headers[name] = REDACTED
         if kind == "unknown":
             answer_error(flow, 404, f"Unknown endpoint {request.method} {request.path}. "
                          "mitmllm serves /v1/chat/completions, /v1/messages, /v1/responses, "
@@ -84,7 +93,7 @@ class Ingress:
                          code="method_not_allowed")
             flow.response.headers["allow"] = allowed  # type: ignore[union-attr]
             return
-        if kind != "health" and not self._authorized(request):
+        if not authorized:
             answer_error(flow, 401, "This mitmllm requires its listen token: send it as "
                          "`Authorization: Bearer TOKEN` or `x-api-key: TOKEN`.",
                          code="invalid_api_key", error_type="authentication_error")

@@ -1,22 +1,36 @@
-"""Inspect: label each flow for mitmweb and log one line per routed flow.
+"""Inspect: label every flow for mitmweb, log one line per model request, and say how much
+of each body the inspection views keep.
 
-Hooks: `request` sets the flow's comment (shown in mitmweb's flow list) to
-`provider · model · client format → provider format`; `response` and `error` log one INFO
-line per routed flow (provider, model, status, time) — never a header value or a body.
-It reads the flow's `Route` (set by the router) and ingress's metadata.
+Option `mitmllm_keep_mb` (per side of a flow: what the provider sent, what the client got;
+0 keeps nothing, as `mitmllm run` sets it, where no one looks at flows). Hooks: `request`
+labels a routed flow `provider · model · client format → provider format`, and the
+gateway's own answers (`mitmllm · GET /v1/models`); `response` and `error` add why a flow
+failed (` · 404 model_not_found`, ` · client left mid-stream`) and log one INFO line per
+model request (provider, model, status, time), never a header value or a body. The label is
+the flow's comment, which `mitmllm web` shows as a column.
+
+Last in the pipeline, it tells mitmweb's flow list (the `view` addon, earlier in the chain,
+which shows a flow as its own hooks see it) that the pipeline changed the flow, as
+mitmproxy's own addons do: the `update` hook, after each of these hooks.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 
-from mitmproxy import http
+from mitmproxy import ctx, exceptions, http
+from mitmproxy.hooks import UpdateHook
 
 from .ingress import MODEL_KINDS
 from .state import Gateway, Route, info, is_ours
 
 logger = logging.getLogger("mitmllm")
+
+MB = 1024 * 1024
+# How an answer ends when nothing went wrong; the openai SDK leaves right after `[DONE]`.
+NORMAL_ENDS = ("complete", "client left after the end")
 
 
 def label(route: Route, model: str) -> str:
@@ -26,20 +40,83 @@ def label(route: Route, model: str) -> str:
     return f"{route.provider_name} · {route.upstream_model or model} · {formats}"
 
 
+def why(flow: http.HTTPFlow) -> str | None:
+    """What went wrong, in a few words: the error code of an error answer, or the flow's
+    own error; None when nothing did."""
+    response = flow.response
+    if flow.error is not None:
+        return flow.error.msg
+    if response is None or response.status_code < 400:
+        end = info(flow).get("answer_end")
+        return None if end in (None, *NORMAL_ENDS) else end
+    reason = ""
+    try:
+        body = json.loads(response.get_content(strict=False) or b"")
+        error = body.get("error") if isinstance(body, dict) else None
+        if isinstance(error, dict):
+            reason = str(error.get("code") or error.get("type") or "")
+    except ValueError:
+        pass
+    return f"{response.status_code} {reason}".strip()
+
+
 class Inspect:
     def __init__(self, gateway: Gateway):
         self.gateway = gateway
+        self._viewed = False  # a flow list (mitmweb, the console) shows flows
+
+    def running(self) -> None:
+        self._viewed = ctx.master.addons.get("view") is not None
+
+    def load(self, loader) -> None:  # type: ignore[no-untyped-def]
+        loader.add_option(
+            "mitmllm_keep_mb", float, self.gateway.keep_bytes / MB,
+            "How much of each body mitmllm keeps per side of a flow for its mitmweb views "
+            "(what the provider sent, what the client got), in MiB; 0 keeps nothing.")
+
+    def configure(self, updated: set[str]) -> None:
+        if "mitmllm_keep_mb" in updated:
+            keep = ctx.options.mitmllm_keep_mb
+            if keep < 0:
+                raise exceptions.OptionsError(
+                    f"mitmllm_keep_mb must be 0 or more, not {keep:g}")
+            self.gateway.keep_bytes = int(keep * MB)
 
     def request(self, flow: http.HTTPFlow) -> None:
-        route = self.gateway.route(flow)
-        if route is not None and not flow.comment:
-            flow.comment = label(route, info(flow).get("model", "?"))
+        self._label(flow)
+        self._changed(flow)
 
     def response(self, flow: http.HTTPFlow) -> None:
+        self._explain(flow)
         self._log(flow)
+        self._changed(flow)
 
     def error(self, flow: http.HTTPFlow) -> None:
+        self._explain(flow)
         self._log(flow)
+        self._changed(flow)
+
+    def _label(self, flow: http.HTTPFlow) -> None:
+        if flow.comment:
+            return
+        route = self.gateway.route(flow)
+        if route is not None:
+            flow.comment = label(route, info(flow).get("model", "?"))
+        elif is_ours(flow):
+            flow.comment = f"mitmllm · {flow.request.method} {flow.request.path.split('?')[0]}"
+
+    def _changed(self, flow: http.HTTPFlow) -> None:
+        if self._viewed and is_ours(flow):
+            ctx.master.addons.trigger(UpdateHook([flow]))
+
+    def _explain(self, flow: http.HTTPFlow) -> None:
+        if not is_ours(flow):
+            return
+        if not flow.comment:
+            self._label(flow)
+        reason = why(flow)
+        if reason and reason not in flow.comment:
+            flow.comment = f"{flow.comment} · {reason}"
 
     def _log(self, flow: http.HTTPFlow) -> None:
         meta = info(flow)

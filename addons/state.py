@@ -19,7 +19,7 @@ from __future__ import annotations
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypedDict, Unpack
+from typing import TYPE_CHECKING, Any, Literal, TypedDict, Unpack
 
 from mitmproxy import http
 
@@ -29,9 +29,13 @@ from ..config.secrets import Secrets
 from ..translators.chat.types import RequestOptions
 from ..translators.formats import Format, is_format
 from ..translators.reasoning import ReasoningMemory
-from .streaming import StreamAdapter
+
+if TYPE_CHECKING:  # streaming writes the flow's metadata with this module's `record`
+    from .streaming import StreamAdapter
 
 METADATA_KEY = "mitmllm"
+KEEP_BYTES = 2 * 1024 * 1024  # the default of the option mitmllm_keep_mb
+REDACTED = "[redacted by mitmllm]"
 LOCAL_TIMEOUT = 600.0  # local generation can be slow on CPU; it never waits on a network
 
 Kind = Literal["chat", "messages", "responses", "count_tokens", "models", "model", "health",
@@ -48,7 +52,14 @@ class FlowInfo(TypedDict, total=False):
     stream: bool
     timeout: float
     dropped: list[str]  # client fields with no equivalent (docs/formats.md#dropped-and-refused)
+    defaulted: list[str]  # fields the gateway added or filled in, with why
     timed_out: bool
+    # For the inspection views (capture.py, views.py): the client's own request, the
+    # provider's answer as received (or that it is the client's), both answers' timing.
+    client_request: dict[str, Any]
+    provider_answer: dict[str, Any]
+    client_answer: dict[str, Any]
+    answer_end: str
 
 
 def as_format(value: object) -> Format:
@@ -115,6 +126,8 @@ class Gateway:
         # The reasoning of recent tool-calling answers, for Chat clients that do not send
         # it back themselves (docs/formats.md#reasoning).
         self.reasoning = ReasoningMemory()
+        # Bytes kept per side of a flow for the inspection views (option mitmllm_keep_mb).
+        self.keep_bytes = KEEP_BYTES
 
     def request_options(self, route: Route) -> RequestOptions:
         """What the route's provider settings tell the request translation."""

@@ -13,44 +13,56 @@ would end the body; an empty list holds nothing back instead), and never raise (
 exception in a stream callable kills the connection). Any unexpected error is logged once
 with the flow id and the client's stream ends with an error event in its format.
 
-A bounded copy of what the client received is kept so mitmweb can show streamed answers.
+Both sides are kept, bounded, for the inspection views (`capture.py`): what the provider
+sent, as it came, and what the client got; `keep_in` puts them on the flow when it is over,
+whether it ended normally, the provider broke off, or the client left.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 
 from mitmproxy import http
 
 from ..translators.errors import ErrorInfo
 from ..translators.sse import SSEDecoder, SSEEvent, encode
 from ..translators.stream import StreamTranslator
+from .capture import CUT_NOTE, Tape
+from .state import KEEP_BYTES, record
 
 logger = logging.getLogger(__name__)
 
-KEEP_BYTES = 256 * 1024  # per flow, for inspection
-
 
 class StreamAdapter:
-    __slots__ = ("_decoder", "_ended", "_kept", "_overflow", "_pending_error", "flow_id",
+    __slots__ = ("_decoder", "_ended", "_pending_error", "client", "flow_id", "provider",
                  "translator")
 
-    def __init__(self, translator: StreamTranslator, *, flow_id: str):
+    def __init__(self, translator: StreamTranslator, *, flow_id: str, keep: int = KEEP_BYTES,
+                 started: float | None = None):
         self.translator = translator
         self.flow_id = flow_id
         self._decoder = SSEDecoder()
         self._ended = False
-        self._kept = bytearray()
-        self._overflow = 0
         self._pending_error: ErrorInfo | None = None
+        started = time.time() if started is None else started
+        # What the client got, and (when it differs) what the provider sent.
+        self.client = Tape(keep, started)
+        self.provider = Tape(keep, started) if translator.REWRITES else None
 
     @classmethod
-    def failed(cls, translator: StreamTranslator, error: ErrorInfo, *,
-               flow_id: str) -> StreamAdapter:
+    def failed(cls, translator: StreamTranslator, error: ErrorInfo, *, flow_id: str,
+               keep: int = KEEP_BYTES, started: float | None = None) -> StreamAdapter:
         """An adapter that answers the whole stream with `translator`'s error ending."""
-        adapter = cls(translator, flow_id=flow_id)
+        adapter = cls(translator, flow_id=flow_id, keep=keep, started=started)
         adapter._pending_error = error
         return adapter
+
+    @property
+    def reached_end(self) -> bool:
+        """The client's stream got its terminator (or an error ending): a client leaving now
+        leaves a finished answer."""
+        return self.translator.closed
 
     def __call__(self, chunk: bytes) -> bytes | list[bytes]:
         if self._pending_error is not None:
@@ -58,6 +70,8 @@ class StreamAdapter:
             return self._abort(error, final=not chunk)
         if self._ended:
             return b"" if not chunk else []
+        if self.provider is not None:
+            self.provider.add(chunk)
         try:
             if not chunk:
                 # A passthrough's feed gives nothing, so its tail is only what `finish` adds.
@@ -69,6 +83,8 @@ class StreamAdapter:
                 if self.translator.WATCHES_EVENTS:
                     for event in self._decoder.decode(chunk):
                         self.translator.feed(event)
+                else:
+                    self.translator.watch_bytes(chunk)
                 return self._keep(chunk)
             return self._keep(self._translate(self._decoder.decode(chunk))) or []
         except Exception:
@@ -103,19 +119,28 @@ class StreamAdapter:
         return b"" if final else []
 
     def _keep(self, data: bytes) -> bytes:
-        room = KEEP_BYTES - len(self._kept)
-        if room > 0:
-            self._kept += data[:room]
-        self._overflow += max(0, len(data) - max(room, 0))
+        self.client.add(data)
         return data
 
-    def keep_in(self, response: http.Response) -> None:
-        """Store the copy as the flow's body once the stream is over (for mitmweb)."""
-        kept = bytes(self._kept)
-        if self._overflow:
-            kept += f"\n: [mitmllm: {self._overflow} more bytes not kept]\n".encode()
-        response.set_content(None)
-        response.raw_content = kept
+    def keep_in(self, flow: http.HTTPFlow, end: str) -> None:
+        """Once the stream is over (`end` says how): what the client got becomes the flow's
+        response body, and both sides' timing, with the provider's own stream when it
+        differs, go into the flow's metadata for the inspection views."""
+        if not self.client.limit:  # `mitmllm run`: no one looks at flows
+            record(flow, answer_end=end)
+            return
+        if flow.response is not None:
+            kept = self.client.body()
+            if self.client.cut:
+                kept += CUT_NOTE.format(self.client.cut).encode()
+            flow.response.set_content(None)
+            flow.response.raw_content = kept
+        if self.translator.failure and end == "complete":
+            end = f"ended with an error event: {self.translator.failure}"
+        record(flow, client_answer=self.client.summary(with_body=False),
+               provider_answer=(self.provider.summary(with_body=True)
+                                if self.provider is not None else {"same_as_client": True}),
+               answer_end=end)
 
 
 def _render(events: list[SSEEvent]) -> bytes:

@@ -23,6 +23,7 @@ from ..translators import hub
 from ..translators.errors import TranslationError
 from ..translators.json_edit import replace_top_level_string
 from .answers import answer_error, is_answered
+from .capture import kept_body
 from .fail_closed import bug, fails_closed
 from .state import Gateway, Route, info, is_routed_replay, record
 
@@ -55,6 +56,11 @@ class Translate:
         provider = route.provider
         base_path = provider.base_path if provider else LOCAL_BASE_PATH
         request = flow.request
+        if self.gateway.keep_bytes:
+            # The client's own request, for the inspection views: the flow's request
+            # becomes the provider's from here on.
+            record(flow, client_request=kept_body(request.get_content(strict=False) or b"",
+                                                  self.gateway.keep_bytes))
         endpoint = hub.endpoint(provider_format)
         if info(flow).get("kind") == "count_tokens":
             # Only Anthropic counts tokens for a Messages request; any other count would be
@@ -83,7 +89,7 @@ class Translate:
             translated = hub.translate_request(client, provider_format,
                                                {**body, "model": upstream_model},
                                                self.gateway.request_options(route))
-            record(flow, dropped=list(translated.dropped))
+            record(flow, dropped=list(translated.dropped), defaulted=list(translated.defaulted))
             # Popped first: with the header on, mitmproxy would re-compress the new content.
             request.headers.pop("content-encoding", None)
             request.content = json.dumps(translated.body, ensure_ascii=False).encode()

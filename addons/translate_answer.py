@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from typing import Any
 
 from mitmproxy import http
@@ -29,8 +30,9 @@ from ..translators.errors import (
 )
 from ..translators.formats import Format
 from .answers import error_response
+from .capture import kept_body
 from .fail_closed import fails_closed
-from .state import Gateway, Route, info
+from .state import Gateway, Route, info, record
 from .streaming import StreamAdapter
 
 logger = logging.getLogger(__name__)
@@ -60,7 +62,8 @@ class TranslateAnswer:
             translator = hub.stream_translator(client, provider_format, exchange.body or {},
                                                model=info(flow).get("model", ""),
                                                memory=self.gateway.reasoning)
-            adapter = StreamAdapter(translator, flow_id=flow.id)
+            adapter = StreamAdapter(translator, flow_id=flow.id, keep=self.gateway.keep_bytes,
+                                    started=flow.request.timestamp_start)
         except Exception:
             # Fail closed, but not with `@fails_closed`: the answer's headers are the
             # provider's by now and its body is on its way, so a replacement answer would
@@ -69,7 +72,8 @@ class TranslateAnswer:
             ending = hub.stream_translator(client, client, {}, model="")
             adapter = StreamAdapter.failed(ending, UpstreamFormatError(
                 "mitmllm could not translate the provider's stream (the proxy log has the "
-                "details).").info(), flow_id=flow.id)
+                "details).").info(), flow_id=flow.id, keep=self.gateway.keep_bytes,
+                started=flow.request.timestamp_start)
         exchange.stream = adapter
         response.stream = adapter
         response.headers.pop("content-length", None)
@@ -84,8 +88,17 @@ class TranslateAnswer:
         response = flow.response
         exchange = self.gateway.peek_exchange(flow)
         if exchange is not None and exchange.stream is not None:
-            exchange.stream.keep_in(response)
+            exchange.stream.keep_in(flow, "complete")
             return
+        received = response.raw_content
+        try:
+            self._translate_whole(flow, route)
+        finally:
+            self._keep_whole(flow, received)
+
+    def _translate_whole(self, flow: http.HTTPFlow, route: Route) -> None:
+        response = flow.response
+        assert response is not None
         client = route.client_format
         provider_format = route.provider_format
         request_id = response.headers.get("request-id")
@@ -98,6 +111,36 @@ class TranslateAnswer:
                 self._translate_body(flow, client, provider_format)
         except TranslationError as exc:
             flow.response = error_response(flow, exc.info())
+
+    def error(self, flow: http.HTTPFlow) -> None:
+        """The client went away while its answer streamed: keep what it got. After the
+        stream's terminator that is a normal end (the openai SDK closes the connection as
+        soon as it has read `[DONE]`), so the flow is no error."""
+        exchange = self.gateway.peek_exchange(flow)
+        if exchange is None or exchange.stream is None or exchange.upstream_failed:
+            return  # not a stream, or the upstream layer's error hook kept it already
+        if exchange.stream.reached_end:
+            exchange.stream.keep_in(flow, "client left after the end")
+            flow.error = None
+        else:
+            exchange.stream.keep_in(flow, "client left mid-stream")
+
+    def _keep_whole(self, flow: http.HTTPFlow, received: bytes | None) -> None:
+        """A whole answer's two sides for the inspection views: what the provider sent, when
+        the client got something else, and when each came."""
+        keep = self.gateway.keep_bytes
+        response = flow.response
+        if not keep or response is None:
+            return
+        ms = round((time.time() - flow.request.timestamp_start) * 1000, 1)
+        client = response.raw_content or b""
+        record(flow, client_answer={"cut": 0, "marks": [[ms, len(client)]]}, answer_end="complete")
+        if response.raw_content is received:
+            record(flow, provider_answer={"same_as_client": True})
+        else:
+            data = received or b""
+            record(flow, provider_answer={**kept_body(data, keep),
+                                          "marks": [[ms, min(len(data), keep)]]})
 
     def _translate_body(self, flow: http.HTTPFlow, client: Format, provider: Format) -> None:
         response = flow.response

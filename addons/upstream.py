@@ -173,8 +173,8 @@ class UpstreamErrors:
                        route.upstream_model if route else None, error.message)
         if exchange.stream is not None:
             exchange.stream_tail = exchange.stream.fail(error)
-            if flow_.response is not None:
-                exchange.stream.keep_in(flow_.response)  # what the client got, for mitmweb
+            # What both sides got, for the inspection views.
+            exchange.stream.keep_in(flow_, f"provider broke off: {error.message}")
         else:
             flow_.response = error_response(flow_, error)
 

@@ -1,7 +1,7 @@
 """The `mitmllm` command line.
 
     mitmllm run  [--host H] [--port P] [--config FILE]
-    mitmllm web  [--host H] [--port P] [--web-port W] [--config FILE]
+    mitmllm web  [--host H] [--port P] [--web-port W] [--save FILE] [--config FILE]
     mitmllm providers list|add|edit|remove|enable|disable|test|set-key|import-osaurus ...
     mitmllm models [--config FILE]
 
@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import NoReturn
 
 from .. import __version__
@@ -68,6 +69,10 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "web":
             sub.add_argument("--web-port", type=int, default=8081)
             sub.add_argument("--web-host", default="127.0.0.1")
+            sub.add_argument("--save", metavar="FILE", type=Path,
+                             help="also write every flow to FILE, secrets redacted "
+                                  "(mitmproxy's save_stream_file; reopen it with "
+                                  "`mitmweb -r FILE`, see docs/inspecting.md)")
         sub.add_argument("-v", "--verbose", action="store_true", help="debug logging")
         _config_option(sub)
 

@@ -30,7 +30,8 @@ def cmd_run(args: argparse.Namespace) -> int:
              "port could otherwise spend your keys")
     spec = ListenSpec(host=host, port=port, config=path, verbose=args.verbose,
                       web_port=getattr(args, "web_port", None),
-                      web_host=getattr(args, "web_host", "127.0.0.1"))
+                      web_host=getattr(args, "web_host", "127.0.0.1"),
+                      save=getattr(args, "save", None))
     print(f"mitmllm {__version__}: OpenAI, Anthropic and Responses clients -> "
           f"http://{host}:{port}/v1  (config {path})", file=sys.stderr)
     runner = run_web if args.command == "web" else run_headless

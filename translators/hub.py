@@ -122,7 +122,8 @@ def translate_request(client: Format, provider: Format, body: Body,
     if from_hub is None:
         return hub
     out = from_hub(hub.body, options)
-    return Translated(out.body, tuple(dict.fromkeys([*hub.dropped, *out.dropped])))
+    return Translated(out.body, tuple(dict.fromkeys([*hub.dropped, *out.dropped])),
+                      (*hub.defaulted, *out.defaulted))
 
 
 def repair_passthrough(client: Format, body: Body, raw: bytes

@@ -58,6 +58,7 @@ class StreamTranslator:
     WATCHES_EVENTS: ClassVar[bool] = True
 
     closed: bool = field(default=False, init=False)
+    failure: str | None = field(default=None, init=False)  # why the stream ended in error
 
     def feed(self, event: SSEEvent) -> list[SSEEvent]:
         """Events for the client caused by one upstream event (often none or one)."""
@@ -102,6 +103,7 @@ class StreamTranslator:
         if self.closed:
             return []
         self.closed = True
+        self.failure = error.message
         return self.ending(error)
 
     # -- for subclasses --------------------------------------------------------------------
@@ -114,6 +116,10 @@ class StreamTranslator:
     def on_done(self) -> list[SSEEvent]:
         """A literal `[DONE]`: ignored unless the upstream format ends with it."""
         return []
+
+    def watch_bytes(self, chunk: bytes) -> None:
+        """For a translator that does not watch events (a passthrough): each chunk as it
+        goes by. Nothing for translators, which see every event."""
 
     def on_eof(self) -> list[SSEEvent]:
         raise NotImplementedError
@@ -144,6 +150,7 @@ class ChainedStream(StreamTranslator):
     def fail(self, error: ErrorInfo) -> list[SSEEvent]:
         self.first.fail(error)
         self.closed = True
+        self.failure = self.failure or error.message
         return self.second.fail(error)
 
     def bare_ending(self, error: ErrorInfo) -> list[SSEEvent]:
@@ -154,6 +161,7 @@ class ChainedStream(StreamTranslator):
         for event in hub_events:
             out.extend(self.second.feed(event))
         self.closed = self.second.closed
+        self.failure = self.second.failure
         return out
 
 
@@ -168,10 +176,35 @@ class PassthroughStream(StreamTranslator):
     # costs no more than forwarding the bytes.
     WATCHES_EVENTS: ClassVar[bool] = False
 
+    # The bytes that end this format's stream; seen, the stream is over (`closed`), and a
+    # connection lost afterwards needs no error ending.
+    TERMINATOR: ClassVar[bytes] = b""
+    # The bytes that start an error event in this format: the provider ended the stream
+    # with an error (it sends nothing after it), said so in `failure`.
+    ERROR_MARK: ClassVar[bytes] = b""
+
+    _tail: bytes = field(default=b"", init=False)  # the end of the previous chunk
+
     def feed(self, event: SSEEvent) -> list[SSEEvent]:
         if not self.closed:
             self.watch(event)
         return []
+
+    def watch_bytes(self, chunk: bytes) -> None:
+        """Every chunk, as forwarded: notices the terminator or an error event, even split
+        across chunks (a JSON string escapes its quotes, so text never looks like one)."""
+        term = self.TERMINATOR
+        if not term or self.closed:
+            return
+        mark = self.ERROR_MARK
+        reach = max(len(term), len(mark)) - 1
+        edge = self._tail + chunk[:reach]  # what a chunk boundary could split
+        if term in chunk or term in edge:
+            self.closed = True
+        elif mark and (mark in chunk or mark in edge):
+            self.closed = True
+            self.failure = "the provider sent an error event"
+        self._tail = chunk[-reach:] if len(chunk) >= reach else (self._tail + chunk)[-reach:]
 
     def watch(self, event: SSEEvent) -> None:
         """Note what the stream's end will need; nothing by default."""

@@ -226,7 +226,9 @@ async def test_local_models_and_gateway_answers_are_not_touched() -> None:
     flow = make_flow("GET", "/v1/models", headers={"authorization": "Bearer sk-client"})
     Ingress(gateway).requestheaders(flow)
     await call(Credentials(gateway).request, flow)
-    assert flow.request.headers["authorization"] == "Bearer sk-client"
+    # No provider secret and no wire header: only ingress's marker for the client's key.
+    assert flow.request.headers["authorization"] == REDACTED
+    assert gateway.exchange(flow).wire_headers == {}
     assert flow.request.host == "127.0.0.1"
 
 

@@ -19,7 +19,7 @@ from support.addon_helpers import (
 )
 
 from mitmllm.addons.ingress import Ingress
-from mitmllm.addons.state import METADATA_KEY, Gateway, info
+from mitmllm.addons.state import METADATA_KEY, REDACTED, Gateway, info
 
 TOKEN_YAML = "listen: {token: s3cret-listen-token}\n"
 
@@ -202,6 +202,24 @@ async def test_listen_token_accepted_in_both_header_forms(headers: dict[str, str
     await run_request_hooks(flow, [Ingress(make_gateway(TOKEN_YAML))])
     assert flow.response is None
     assert info(flow)["model"] == "m"
+
+
+@pytest.mark.parametrize(("method", "path", "body"), [
+    ("POST", "/v1/chat/completions", chat_body("m")),  # accepted, then routed
+    ("GET", "/v1/nowhere", None),  # a 404 that goes no further
+    ("GET", "/health", None),  # no token needed, still hidden
+])
+async def test_the_clients_own_secrets_are_never_shown(method: str, path: str,
+                                                       body: dict[str, object] | None) -> None:
+    secrets = {"Authorization": "Bearer s3cret-listen-token", "x-api-key": "s3cret-listen-token",
+               "api-key": "azure-style", "cookie": "session=abc",
+               "proxy-authorization": "Basic dXNlcjpwYXNz"}
+    flow = make_flow(method, path, body, headers=secrets)
+    await run_request_hooks(flow, [Ingress(make_gateway(TOKEN_YAML))])
+    assert flow.response is None or flow.response.status_code != 401  # checked first
+    for name in secrets:
+        assert flow.request.headers[name] == REDACTED
+    assert "s3cret" not in str(flow.get_state())
 
 
 async def test_missing_token_on_messages_is_anthropic_authentication_error() -> None:

@@ -4,9 +4,12 @@ header values or bodies."""
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import pytest
-from mitmproxy.test import tutils
+from mitmproxy.exceptions import OptionsError
+from mitmproxy.flow import Error
+from mitmproxy.test import taddons, tutils
 from support.addon_helpers import (
     chat_body,
     make_flow,
@@ -34,7 +37,7 @@ async def test_label_names_provider_upstream_model_and_formats() -> None:
     assert flow.comment == "anthropic · claude-x · anthropic"
 
 
-async def test_a_users_own_comment_is_kept_and_gateway_answers_are_not_labelled() -> None:
+async def test_a_users_own_comment_is_kept_and_gateway_answers_are_labelled() -> None:
     gateway = make_gateway()
     flow = make_flow("POST", "/v1/chat/completions", chat_body("openai/gpt-4o"))
     flow.comment = "mine"
@@ -42,9 +45,45 @@ async def test_a_users_own_comment_is_kept_and_gateway_answers_are_not_labelled(
                                    Inspect(gateway)])
     assert flow.comment == "mine"
 
-    flow = make_flow("GET", "/v1/models")
+    flow = make_flow("GET", "/v1/models?limit=5")
     await run_request_hooks(flow, [Ingress(gateway), Inspect(gateway)])
-    assert flow.comment == ""
+    assert flow.comment == "mitmllm · GET /v1/models"
+
+
+async def test_failed_flows_say_why_in_their_label() -> None:
+    gateway = make_gateway()
+    flow = make_flow("POST", "/v1/chat/completions", chat_body("nobody/gpt-4o"))
+    await run_request_hooks(flow, [Ingress(gateway), Router(gateway, Connections(gateway)),
+                                   Inspect(gateway)])
+    Inspect(gateway).response(flow)
+    assert flow.response is not None and flow.response.status_code == 404
+    assert flow.comment == "mitmllm · POST /v1/chat/completions · 404 model_not_found"
+
+    flow = make_flow("POST", "/v1/chat/completions", chat_body("openai/gpt-4o"))
+    await run_request_hooks(flow, [Ingress(gateway), Router(gateway, Connections(gateway)),
+                                   Inspect(gateway)])
+    flow.error = Error("Client disconnected.")
+    Inspect(gateway).error(flow)
+    assert flow.comment == "openai · gpt-4o · openai · Client disconnected."
+
+    flow = make_flow("POST", "/v1/chat/completions", chat_body("openai/gpt-4o"))
+    await run_request_hooks(flow, [Ingress(gateway), Router(gateway, Connections(gateway)),
+                                   Inspect(gateway)])
+    flow.response = tutils.tresp()
+    flow.metadata["mitmllm"]["answer_end"] = "client left after the end"
+    Inspect(gateway).response(flow)
+    assert flow.comment == "openai · gpt-4o · openai"  # a normal end
+
+
+async def test_the_keep_option_is_checked(tmp_path: Path) -> None:
+    gateway = make_gateway()
+    inspect = Inspect(gateway)
+    with taddons.context(inspect) as tctx:
+        assert gateway.keep_bytes == 2 * 1024 * 1024
+        tctx.configure(inspect, mitmllm_keep_mb=0.5)
+        assert gateway.keep_bytes == 512 * 1024
+        with pytest.raises(OptionsError, match="mitmllm_keep_mb must be 0 or more"):
+            tctx.configure(inspect, mitmllm_keep_mb=-1)
 
 
 async def test_one_log_line_per_routed_flow_without_secrets(

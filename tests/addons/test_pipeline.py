@@ -43,8 +43,8 @@ from mitmllm.addons.upstream import UpstreamErrors
 def test_pipeline_order_is_the_designs() -> None:
     assert [type(a) for a in pipeline()] == [ConfigWatcher, UpstreamErrors, Ingress, Router,
                                              Admin, Local, Translate, TranslateAnswer,
-                                             Credentials, Connections, ModelsEndpoint, Inspect,
-                                             HeadRequests]
+                                             Credentials, Connections, ModelsEndpoint,
+                                             HeadRequests, Inspect]
 
 
 async def dispatch(tctx: taddons.context, flow: http.HTTPFlow) -> None:

@@ -9,9 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from mitmproxy.test import tutils
+from mitmproxy import http
+from mitmproxy.test import tflow, tutils
 
-from mitmllm.addons.streaming import KEEP_BYTES, StreamAdapter
+from mitmllm.addons.state import KEEP_BYTES
+from mitmllm.addons.streaming import StreamAdapter
 from mitmllm.translators import hub
 from mitmllm.translators.errors import ErrorInfo
 from mitmllm.translators.formats import Format
@@ -232,35 +234,76 @@ def test_fail_of_a_translating_adapter_uses_the_translator_and_happens_once() ->
     assert adapter(b"") == b""
 
 
+def answered_flow() -> http.HTTPFlow:
+    flow = tflow.tflow(resp=tutils.tresp(content=b""))
+    flow.response.raw_content = None  # a streamed answer's body is not buffered
+    return flow
+
+
 def test_keep_in_stores_a_small_stream_whole() -> None:
     adapter = passthrough("openai")
     for chunk in (b"data: 1\n\n", b"data: [DONE]\n\n"):
         adapter(chunk)
     adapter(b"")
-    response = tutils.tresp(content=b"")
-    adapter.keep_in(response)
-    assert response.raw_content == b"data: 1\n\ndata: [DONE]\n\n"
+    flow = answered_flow()
+    adapter.keep_in(flow, "complete")
+    assert flow.response is not None
+    assert flow.response.raw_content == b"data: 1\n\ndata: [DONE]\n\n"
+    meta = flow.metadata["mitmllm"]
+    # Same format: the provider's stream is the client's, kept once.
+    assert meta["provider_answer"] == {"same_as_client": True}
+    assert meta["answer_end"] == "complete"
+    assert [offset for _, offset in meta["client_answer"]["marks"]] == [9, 23]
 
 
 def test_keep_in_stores_a_bounded_copy() -> None:
     adapter = passthrough("openai")
     chunk = b"data: " + b"x" * (30 * 1024 - 8) + b"\n\n"
     sent = 0
-    for _ in range(10):
+    for _ in range(100):
         assert adapter(chunk) == chunk  # the client still gets everything
         sent += len(chunk)
     adapter(b"")
-    response = tutils.tresp(content=b"")
-    adapter.keep_in(response)
-    kept = response.raw_content or b""
+    flow = answered_flow()
+    adapter.keep_in(flow, "complete")
+    assert flow.response is not None
+    kept = flow.response.raw_content or b""
     assert kept.startswith(chunk * (KEEP_BYTES // len(chunk)))
     assert len(kept) < KEEP_BYTES + 200
     assert kept.endswith(f": [mitmllm: {sent - KEEP_BYTES} more bytes not kept]\n".encode())
+    assert flow.metadata["mitmllm"]["client_answer"]["cut"] == sent - KEEP_BYTES
 
 
-def test_keep_in_keeps_the_translated_bytes() -> None:
+def test_keep_in_keeps_both_sides_of_a_translated_stream() -> None:
     adapter = anthropic_to_openai()
+    out = as_bytes(adapter(ANTHROPIC_SSE[:500])) + as_bytes(adapter(ANTHROPIC_SSE[500:]))
+    out += as_bytes(adapter(b""))
+    flow = answered_flow()
+    adapter.keep_in(flow, "complete")
+    assert flow.response is not None
+    assert flow.response.raw_content == out  # what the client got
+    provider = flow.metadata["mitmllm"]["provider_answer"]
+    assert provider["body"] == ANTHROPIC_SSE.decode()  # the provider's own events
+    assert [offset for _, offset in provider["marks"]] == [500, len(ANTHROPIC_SSE)]
+    assert all(ms >= 0 for ms, _ in provider["marks"])
+    assert flow.metadata["mitmllm"]["answer_end"] == "complete"
+
+
+def test_keep_in_says_when_the_stream_ended_with_an_error_event() -> None:
+    adapter = passthrough("openai")
+    adapter(b'data: {"error": {"message": "overloaded", "type": "server_error"}}\n\n')
+    adapter(b"")
+    flow = answered_flow()
+    adapter.keep_in(flow, "complete")
+    assert flow.metadata["mitmllm"]["answer_end"].startswith("ended with an error event")
+
+
+def test_nothing_is_kept_when_the_limit_is_zero() -> None:
+    translator = hub.stream_translator("openai", "anthropic", {}, model="claude")
+    adapter = StreamAdapter(translator, flow_id="f", keep=0)
     out = as_bytes(adapter(ANTHROPIC_SSE)) + as_bytes(adapter(b""))
-    response = tutils.tresp(content=b"")
-    adapter.keep_in(response)
-    assert response.raw_content == out
+    assert frames(out)[-1] == (None, "[DONE]")  # the client's stream is whole
+    flow = answered_flow()
+    adapter.keep_in(flow, "complete")
+    assert flow.response is not None and flow.response.raw_content is None
+    assert flow.metadata["mitmllm"] == {"answer_end": "complete"}

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from mitmproxy import http
+from mitmproxy.flow import Error
 from mitmproxy.test import tutils
 from support.addon_helpers import (
     PROVIDERS_YAML,
@@ -232,6 +233,89 @@ async def test_streamed_answer_is_translated_and_a_copy_kept_for_inspection() ->
     assert out.rstrip().endswith(b"data: [DONE]")
     addon.response(flow)
     assert flow.response.raw_content == out  # type: ignore[union-attr]
+    meta = info(flow)
+    assert meta["answer_end"] == "complete"
+    assert meta["provider_answer"]["body"] == sse.decode()  # the provider's own events
+    assert [offset for _, offset in meta["provider_answer"]["marks"]] == [100, len(sse)]
+    assert meta["client_answer"]["marks"][-1][1] == len(out)
+
+
+def stream_to_the_end(flow: http.HTTPFlow, gateway: Gateway, upto: int | None = None) -> bytes:
+    addon = TranslateAnswer(gateway)
+    answer(flow, 200, b"", "text/event-stream")
+    addon.responseheaders(flow)
+    adapter = flow.response.stream  # type: ignore[union-attr]
+    sse = vector("stream_20_anthropic_text_docs.json")["anthropic_sse"].encode()
+    result = adapter(sse[:upto])
+    return result if isinstance(result, bytes) else b"".join(result)
+
+
+async def test_a_client_leaving_after_the_terminator_is_a_normal_end() -> None:
+    # The openai SDK closes the connection as soon as it has read `data: [DONE]`, before
+    # the provider's body has ended.
+    flow, gateway = await translated("anthropic/claude-x")
+    out = stream_to_the_end(flow, gateway)
+    assert out.rstrip().endswith(b"data: [DONE]")
+    flow.error = Error("Client disconnected.")
+    TranslateAnswer(gateway).error(flow)
+    assert flow.error is None
+    assert flow.response is not None and flow.response.raw_content == out
+    assert info(flow)["answer_end"] == "client left after the end"
+
+
+async def test_a_client_leaving_mid_stream_keeps_what_it_got_marked_as_cut() -> None:
+    flow, gateway = await translated("anthropic/claude-x")
+    out = stream_to_the_end(flow, gateway, upto=600)
+    assert b"[DONE]" not in out
+    flow.error = Error("Client disconnected.")
+    TranslateAnswer(gateway).error(flow)
+    assert flow.error is not None  # still an error: the answer is incomplete
+    assert flow.response is not None and flow.response.raw_content == out
+    assert info(flow)["answer_end"] == "client left mid-stream"
+    sse = vector("stream_20_anthropic_text_docs.json")["anthropic_sse"].encode()
+    assert info(flow)["provider_answer"]["body"] == sse[:600].decode()
+
+
+async def test_the_clients_request_and_what_was_defaulted_are_kept() -> None:
+    body = chat_body("anthropic/claude-x", reasoning_effort="high", logit_bias={"1": 2})
+    flow, _ = await translated(body=body)
+    meta = info(flow)
+    assert json.loads(meta["client_request"]["body"]) == body
+    assert meta["client_request"]["cut"] == 0
+    assert any("logit_bias" in item for item in meta["dropped"])
+    assert any("max_tokens" in item for item in meta["defaulted"])
+    assert any("thinking" in item for item in meta["defaulted"])
+    assert json.loads(json.dumps(flow.metadata)) == flow.metadata  # plain data only
+
+
+async def test_whole_answers_keep_the_providers_body_beside_the_clients() -> None:
+    case = vector("nonstream_11_anthropic_text_to_openai.json")
+    flow, gateway = await translated("anthropic/claude-haiku")
+    raw = json.dumps(case["anthropic_response"]).encode()
+    answer(flow, 200, raw)
+    TranslateAnswer(gateway).response(flow)
+    meta = info(flow)
+    assert json.loads(meta["provider_answer"]["body"]) == case["anthropic_response"]
+    assert json_body(flow.response)["object"] == "chat.completion"  # type: ignore[arg-type]
+
+    flow, gateway = await translated("openai/gpt-4o")
+    answer(flow, 200, b'{"id":"x"}')
+    TranslateAnswer(gateway).response(flow)
+    assert info(flow)["provider_answer"] == {"same_as_client": True}
+
+
+async def test_nothing_is_kept_when_the_option_says_zero() -> None:
+    body = chat_body("anthropic/claude-x")
+    gateway = make_gateway(PROVIDERS_YAML)
+    gateway.keep_bytes = 0
+    flow = make_flow("POST", "/v1/chat/completions", body)
+    await run_request_hooks(flow, [Ingress(gateway), Router(gateway, Connections(gateway)),
+                                   Translate(gateway)])
+    case = vector("nonstream_11_anthropic_text_to_openai.json")
+    answer(flow, 200, json.dumps(case["anthropic_response"]).encode())
+    TranslateAnswer(gateway).response(flow)
+    meta = info(flow)
+    assert "client_request" not in meta and "provider_answer" not in meta
 
 
 # --- whole answers -----------------------------------------------------------------------

@@ -18,7 +18,7 @@ import copy
 from typing import Any
 
 from ..chat.data_urls import base64_data_url
-from ..chat.fields import effort_for_budget
+from ..chat.fields import effort_for_budget, usage_asked_for
 from ..chat.types import NO_OPTIONS, ChatMessage, RequestOptions, Translated
 from ..errors import TARGET, InvalidRequestError, UnsupportedFieldError
 from ..json_values import compact_json
@@ -64,7 +64,7 @@ def anthropic_request_to_chat(body: dict[str, Any],
     # Unknown fields (new betas) are listed rather than refused, so that new client
     # versions keep working; the ones that matter are refused above.
     dropped += [key for key in body if key not in _HANDLED and key not in _UNSUPPORTED]
-    return Translated(out, tuple(dict.fromkeys(dropped)))
+    return Translated(out, tuple(dict.fromkeys(dropped)), usage_asked_for(out))
 
 
 def _sampling(body: dict[str, Any], target: str) -> dict[str, Any]:

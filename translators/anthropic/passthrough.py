@@ -19,6 +19,9 @@ from .provider_request import (
 
 @dataclass(kw_only=True, slots=True)
 class AnthropicPassthrough(PassthroughStream):
+    TERMINATOR = b"event: message_stop"
+    ERROR_MARK = b"event: error"
+
     def bare_ending(self, error: ErrorInfo) -> list[SSEEvent]:
         return [anthropic_error_event(error)]
 

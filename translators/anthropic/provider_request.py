@@ -16,6 +16,7 @@ passed through (schemas, `thinking`, `cache_control`) are copied.
 from __future__ import annotations
 
 import copy
+import json
 import re
 from typing import Any
 
@@ -83,6 +84,7 @@ def chat_request_to_anthropic(body: dict[str, Any],
         dropped.append("thinking (the continued tool turn has no signed thinking block)")
     out: dict[str, Any] = {"model": req["model"]} if "model" in req else {}
     out["max_tokens"] = _max_tokens(req, options.max_tokens_default, thinking)
+    defaulted = _defaults(req, out["max_tokens"], thinking)
     if system:
         out["system"] = system
     out["messages"] = messages
@@ -97,7 +99,22 @@ def chat_request_to_anthropic(body: dict[str, Any],
         out["output_config"] = {**out.get("output_config", {}), "effort": effort}
     if "stream" in req:
         out["stream"] = req["stream"]  # stream_options is never sent (docs/formats.md#usage)
-    return Translated(out, tuple(dropped))
+    return Translated(out, tuple(dropped), defaulted)
+
+
+def _defaults(req: dict[str, Any], max_tokens: int, thinking: Block | None
+              ) -> tuple[str, ...]:
+    out = []
+    if requested_max_tokens(req) is None:
+        out.append(f"max_tokens = {max_tokens} (Anthropic requires it; the provider's "
+                   "max_tokens_default)")
+    elif requested_max_tokens(req) != max_tokens:
+        out.append(f"max_tokens = {max_tokens} (the client's limit plus the thinking budget, "
+                   "which must stay below it)")
+    if thinking is not None and "thinking" not in req:
+        out.append(f"thinking = {json.dumps(thinking)} (from reasoning_effort "
+                   f"{req.get('reasoning_effort')!r})")
+    return tuple(out)
 
 
 def _check_n_and_modalities(req: dict[str, Any]) -> None:

@@ -62,3 +62,12 @@ def message_text(content: Any) -> str:
         return "".join(str(part.get("text") or "") for part in content
                        if isinstance(part, dict) and part.get("type") == "text")
     return ""
+
+
+def usage_asked_for(chat: dict[str, Any]) -> tuple[str, ...]:
+    """The `defaulted` note of a hub request that asks its provider for stream usage (the
+    client's format ends its stream with usage; docs/formats.md#usage)."""
+    if chat.get("stream_options") == {"include_usage": True}:
+        return ("stream_options.include_usage = true (the usage that ends the client's "
+                "stream)",)
+    return ()

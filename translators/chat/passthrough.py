@@ -12,5 +12,8 @@ from ..stream import PassthroughStream
 
 @dataclass(kw_only=True, slots=True)
 class ChatPassthrough(PassthroughStream):
+    TERMINATOR = b"data: [DONE]"
+    ERROR_MARK = b'data: {"error"'
+
     def bare_ending(self, error: ErrorInfo) -> list[SSEEvent]:
         return [chat_error_frame(error)]

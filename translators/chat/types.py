@@ -149,12 +149,16 @@ NO_OPTIONS = RequestOptions()
 
 @dataclass(frozen=True, slots=True)
 class Translated:
-    """A translated request body and the client fields dropped on the way.
+    """A translated request body, the client fields dropped on the way, and the fields the
+    translation filled in itself.
 
     `dropped` lists fields that have no equivalent and may be dropped (e.g. `seed` for
-    Anthropic; docs/formats.md#dropped-and-refused); they are shown in the flow's inspection
-    data. Fields that must not be dropped raise `UnsupportedFieldError` instead.
+    Anthropic; docs/formats.md#dropped-and-refused), as `field` or `field (why)`; fields
+    that must not be dropped raise `UnsupportedFieldError` instead. `defaulted` lists what
+    the provider gets that the client did not ask for, as `field = value (why)`. Both are
+    shown in mitmweb's `mitmllm` view.
     """
 
     body: dict[str, Any]
     dropped: tuple[str, ...] = ()
+    defaulted: tuple[str, ...] = ()

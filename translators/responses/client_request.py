@@ -16,6 +16,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from ..chat.fields import usage_asked_for
 from ..chat.types import NO_OPTIONS, RequestOptions, Translated
 from ..errors import TARGET, InvalidRequestError, UnsupportedFieldError
 from .client_request_items import input_messages
@@ -78,7 +79,7 @@ def responses_request_to_chat(body: dict[str, Any],
         chat["stream_options"] = {"include_usage": True}
     dropped.extend(name for name, value in body.items()
                    if name not in _TRANSLATED and value is not None)
-    return Translated(chat, tuple(dropped))
+    return Translated(chat, tuple(dropped), usage_asked_for(chat))
 
 
 # -- request: settings ---------------------------------------------------------------------

@@ -19,6 +19,8 @@ from .objects import failed_events, with_required_keys
 # The events that carry the whole response object; every other event is only counted, so
 # a delta costs no JSON parsing.
 _RESPONSE_EVENTS = frozenset({"response.created", "response.in_progress", None})
+_TERMINAL_EVENTS = frozenset({"response.completed", "response.incomplete", "response.failed",
+                              "error"})
 
 
 @dataclass(kw_only=True, slots=True)
@@ -29,6 +31,9 @@ class ResponsesPassthrough(PassthroughStream):
     sequence: int = field(default=-1, init=False)  # the provider's last sequence number
 
     def watch(self, event: SSEEvent) -> None:
+        if event.event in _TERMINAL_EVENTS or event.is_done:
+            self.closed = True  # the answer is whole; nothing after it needs an ending
+            return
         # Sequence numbers go up by one per event.
         if event.event not in _RESPONSE_EVENTS:
             self.sequence += 1

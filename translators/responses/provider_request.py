@@ -99,7 +99,10 @@ def chat_request_to_responses(body: dict[str, Any],
     out.update({key: value for key, value in body.items() if key not in _HANDLED})
     # A stateless proxy does not ask for stored responses unless the client did
     # (docs/formats.md#sampling-and-limits).
+    defaulted: list[str] = []
     out["store"] = body["store"] if isinstance(body.get("store"), bool) else False
+    if not isinstance(body.get("store"), bool):
+        defaulted.append("store = false (a stateless gateway asks for nothing to be stored)")
     if out["store"] is False:
         # Without storage the provider's reasoning survives a tool loop only if it sends
         # it along, encrypted, for the next request to give back (docs/formats.md#reasoning).
@@ -107,8 +110,10 @@ def chat_request_to_responses(body: dict[str, Any],
         include: list[Any] = list(given) if isinstance(given, list) else []
         if ENCRYPTED_REASONING not in include:
             include.append(ENCRYPTED_REASONING)
+            defaulted.append(f"include += {ENCRYPTED_REASONING} (the reasoning to give back "
+                             "on the next turn, without storage)")
         out["include"] = include
-    return Translated(out, tuple(dict.fromkeys(dropped)))
+    return Translated(out, tuple(dict.fromkeys(dropped)), tuple(defaulted))
 
 
 def _reject_unsupported(body: dict[str, Any]) -> None:
