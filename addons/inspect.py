@@ -104,6 +104,11 @@ class Inspect:
             flow.comment = label(route, info(flow).get("model", "?"))
         elif is_ours(flow):
             flow.comment = f"mitmllm · {flow.request.method} {flow.request.path.split('?')[0]}"
+            listen = flow.client_conn.sockname
+            if flow.response is not None and listen and listen[0]:
+                # Answered here, so nothing connects anywhere: the Path column shows the
+                # address the client asked, not the reverse mode's placeholder target.
+                flow.request.host, flow.request.port = listen[0], listen[1]
 
     def _changed(self, flow: http.HTTPFlow) -> None:
         if self._viewed and is_ours(flow):

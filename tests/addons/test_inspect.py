@@ -53,11 +53,14 @@ async def test_a_users_own_comment_is_kept_and_gateway_answers_are_labelled() ->
 async def test_failed_flows_say_why_in_their_label() -> None:
     gateway = make_gateway()
     flow = make_flow("POST", "/v1/chat/completions", chat_body("nobody/gpt-4o"))
+    flow.request.host, flow.client_conn.sockname = "mitmllm.invalid", ("127.0.0.1", 1337)
     await run_request_hooks(flow, [Ingress(gateway), Router(gateway, Connections(gateway)),
                                    Inspect(gateway)])
     Inspect(gateway).response(flow)
     assert flow.response is not None and flow.response.status_code == 404
     assert flow.comment == "mitmllm · POST /v1/chat/completions · 404 model_not_found"
+    # Answered here: the Path column shows where the client sent it, not the placeholder.
+    assert (flow.request.host, flow.request.port) == ("127.0.0.1", 1337)
 
     flow = make_flow("POST", "/v1/chat/completions", chat_body("openai/gpt-4o"))
     await run_request_hooks(flow, [Ingress(gateway), Router(gateway, Connections(gateway)),
