@@ -21,6 +21,7 @@ from .state import Gateway
 from .translate import Translate
 from .translate_answer import TranslateAnswer
 from .upstream import UpstreamErrors
+from .views import MitmllmViews
 
 
 def pipeline(gateway: Gateway | None = None, secrets: Secrets | None = None) -> list[object]:
@@ -41,4 +42,5 @@ def pipeline(gateway: Gateway | None = None, secrets: Secrets | None = None) -> 
         ModelsEndpoint(gateway, connections, local.model_ids),  # GET /v1/models
         HeadRequests(),  # HEAD: the headers of the answer, without its body
         Inspect(gateway),  # labels, one log line per flow, mitmweb told of the changes
+        MitmllmViews(),  # the `mitmllm` and `SSE` contentviews (no hooks on the data path)
     ]

@@ -45,7 +45,8 @@ def is_routed(meta: Meta | None) -> bool:
 
 def request_text(meta: Meta | None, sent: bytes, endpoint: str, answered_here: bool = False
                  ) -> str:
-    """The request page: route, both bodies, dropped and defaulted fields, cut notes.
+    """The request page: route, dropped and defaulted fields, both bodies, cut notes. The
+    short parts come first: mitmweb shows a view's first 512 lines until asked for more.
     `answered_here`: mitmllm answered before any connection to the provider (a refused
     translation), so the request shown was never sent."""
     if meta is None or not is_routed(meta):
@@ -53,21 +54,6 @@ def request_text(meta: Meta | None, sent: bytes, endpoint: str, answered_here: b
     client_format = text_field(meta, "client_format")
     provider_format = text_field(meta, "provider_format")
     lines = [rule("mitmllm route"), *route_lines(meta, endpoint), ""]
-
-    client = record_field(meta, "client_request")
-    body = client.get("body") if client else None
-    lines.append(rule(f"Client sent: {format_name(client_format)}"))
-    if isinstance(body, str):
-        raw = body.encode("utf-8", "replace")
-        lines += [f"{size(len(raw))} as the client sent it", "", *body_lines(raw)]
-    else:
-        lines.append(NOT_CAPTURED)
-
-    lines += ["", rule(f"Sent to the provider: {format_name(provider_format)}")]
-    if answered_here:
-        lines.append("Never sent: mitmllm answered this request itself (see the response). "
-                     "The request as it stood then:")
-    lines += [f"{size(len(sent))}", "", *body_lines(sent), ""]
 
     rule_name = format_name(provider_format) if provider_format else "the provider's format"
     dropped = str_list(meta, "dropped")
@@ -88,7 +74,22 @@ def request_text(meta: Meta | None, sent: bytes, endpoint: str, answered_here: b
         lines += table([("field = value", "why"), *rows])
     else:
         lines.append("nothing" if defaulted is not None else "nothing recorded")
+    lines.append("")
 
+    client = record_field(meta, "client_request")
+    body = client.get("body") if client else None
+    lines.append(rule(f"Client sent: {format_name(client_format)}"))
+    if isinstance(body, str):
+        raw = body.encode("utf-8", "replace")
+        lines += [f"{size(len(raw))} as the client sent it", "", *body_lines(raw)]
+    else:
+        lines.append(NOT_CAPTURED)
+
+    lines += ["", rule(f"Sent to the provider: {format_name(provider_format)}")]
+    if answered_here:
+        lines.append("Never sent: mitmllm answered this request itself (see the response). "
+                     "The request as it stood then:")
+    lines += [f"{size(len(sent))}", "", *body_lines(sent)]
     cut = cut_bytes(client)
     if cut:
         lines += ["", rule("Cut"), f"The client's request: {size(cut)} more were not kept, "
@@ -127,7 +128,17 @@ def response_text(meta: Meta | None, got: bytes, stream: bool | None) -> str:
         return unrouted_text(meta, got, stream)
     provider = record_field(meta, "provider_answer")
     client = record_field(meta, "client_answer")
-    lines = [rule(f"Provider sent: {format_name(text_field(meta, 'provider_format'))}")]
+    # How it ended first: mitmweb shows a view's first 512 lines until asked for more.
+    lines = [rule("How the answer ended"), text_field(meta, "answer_end") or NOT_RECORDED]
+    notes = []
+    if cut := cut_bytes(provider):
+        notes.append(f"The provider's answer: {size(cut)} more were not kept.")
+    if cut := cut_bytes(client) or cut_comment(got) or 0:
+        notes.append(f"The client's answer: {size(cut)} more were not kept.")
+    if notes:
+        lines += ["", rule("Cut"), *notes]
+
+    lines += ["", rule(f"Provider sent: {format_name(text_field(meta, 'provider_format'))}")]
     if provider is not None and provider.get("same_as_client") is True:
         lines.append("The same bytes as the client got, below: a passthrough.")
     elif provider is not None and isinstance(provider.get("body"), str):
@@ -138,15 +149,6 @@ def response_text(meta: Meta | None, got: bytes, stream: bool | None) -> str:
 
     lines += ["", rule(f"Client got: {format_name(text_field(meta, 'client_format'))}")]
     lines += answer_lines(got, client.get("marks") if client else None, stream)
-
-    lines += ["", rule("How the answer ended"), text_field(meta, "answer_end") or NOT_RECORDED]
-    notes = []
-    if cut := cut_bytes(provider):
-        notes.append(f"The provider's answer: {size(cut)} more were not kept.")
-    if cut := cut_bytes(client) or cut_comment(got) or 0:
-        notes.append(f"The client's answer: {size(cut)} more were not kept.")
-    if notes:
-        lines += ["", rule("Cut"), *notes]
     return "\n".join(lines)
 
 

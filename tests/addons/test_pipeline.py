@@ -38,13 +38,14 @@ from mitmllm.addons.state import Gateway
 from mitmllm.addons.translate import Translate
 from mitmllm.addons.translate_answer import TranslateAnswer
 from mitmllm.addons.upstream import UpstreamErrors
+from mitmllm.addons.views import MitmllmViews
 
 
 def test_pipeline_order_is_the_designs() -> None:
     assert [type(a) for a in pipeline()] == [ConfigWatcher, UpstreamErrors, Ingress, Router,
                                              Admin, Local, Translate, TranslateAnswer,
                                              Credentials, Connections, ModelsEndpoint,
-                                             HeadRequests, Inspect]
+                                             HeadRequests, Inspect, MitmllmViews]
 
 
 async def dispatch(tctx: taddons.context, flow: http.HTTPFlow) -> None:

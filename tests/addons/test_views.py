@@ -10,7 +10,6 @@ follows the views' rules (docs/formats.md, the schema in addons/views.py).
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -448,7 +447,8 @@ def test_events_are_those_of_the_decoder_each_with_its_end_offset(newline: bytes
         first_end, body.index(b"data: unterminated"), len(body)]
 
 
-def test_a_2_mib_stream_renders_well_under_a_second() -> None:
+def test_a_2_mib_stream_renders_every_event() -> None:
+    # How long it takes is measured in bench/views.py, not asserted here.
     chunk = f"data: {CHUNK}\n\n".encode()
     body = chunk * (2 * 1024 * 1024 // len(chunk))
     marks = [[i, (i + 1) * len(chunk)] for i in range(len(body) // len(chunk))]
@@ -456,9 +456,7 @@ def test_a_2_mib_stream_renders_well_under_a_second() -> None:
                            client_answer={"cut": 0, "marks": marks})
     flow.response.content = body
     for view in ("auto", "sse"):
-        started = time.perf_counter()
         text = shown(flow, flow.response, view).text
-        assert time.perf_counter() - started < 1.0
         assert text.count("chat.completion.chunk") >= len(marks)
 
 
@@ -486,3 +484,14 @@ def test_the_view_script_loads_the_views_in_stock_mitmproxy() -> None:
         assert [type(addon).__name__ for addon in script.addons] == ["MitmllmViews"]
     flow = translated_flow()
     assert shown(flow, flow.request).view_name == "mitmllm"
+
+
+def test_the_short_parts_come_before_the_bodies() -> None:
+    # mitmweb shows a view's first 512 lines until asked for more.
+    flow = translated_flow()
+    request = shown(flow, flow.request).text
+    assert request.index("== Dropped") < request.index("== Defaulted") < request.index(
+        "== Client sent") < request.index("== Sent to the provider")
+    response = shown(flow, flow.response).text
+    assert response.index("== How the answer ended") < response.index(
+        "== Provider sent") < response.index("== Client got")

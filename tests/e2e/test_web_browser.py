@@ -92,10 +92,13 @@ def test_a_translated_stream_read_in_chromium(tmp_path: Path, provider: FakeProv
                 assert page.locator("th.col-comment").inner_text() == "Comment"
                 row = page.locator("tr", has=page.locator("td.col-comment", has_text=LABEL))
                 row.wait_for(timeout=15_000)
+                # mitmweb gives the column 150 px; a double-click on its edge fits the label.
+                page.locator("th.col-comment .col-resize-handle").dblclick()
+                assert row.locator("td.col-comment").inner_text() == LABEL
                 row.click()
 
                 detail = page.locator(".flow-detail")
-                detail.get_by_text("Client sent").wait_for(timeout=10_000)
+                detail.get_by_text(re.compile("^== Client sent")).wait_for(timeout=10_000)
                 request_text = detail.inner_text()
                 for expected in ("Sent to the provider", "claudeish/claude-x",
                                  "Say hello through mitmllm", "Dropped", "logit_bias",
@@ -104,7 +107,7 @@ def test_a_translated_stream_read_in_chromium(tmp_path: Path, provider: FakeProv
                 screenshot(page, "mitmweb-request.png")
 
                 detail.locator("nav a", has_text="Response").click()
-                detail.get_by_text("Provider sent").wait_for(timeout=10_000)
+                detail.get_by_text(re.compile("^== Provider sent")).wait_for(timeout=10_000)
                 response_text = detail.inner_text()
                 provider_part = response_text[response_text.index("Provider sent"):
                                               response_text.index("Client got")]
