@@ -37,6 +37,9 @@ TEAM_TOKEN = "team-listen-token-7311"
 KEYS = {"claudeish": "sk-ant-inspect-5150", "chatty": "sk-oai-inspect-6160"}
 SECRETS = (TEAM_TOKEN, *KEYS.values())
 REDACTED = "[redacted by mitmllm]"
+# Tornado's XSRF check on mitmweb's POSTs: the header must match the cookie, as the page's
+# own script sends them.
+XSRF = "5eed" * 8
 
 
 def vector(name: str) -> dict[str, Any]:
@@ -64,11 +67,9 @@ class Web:
         return answer
 
     def command(self, name: str, *arguments: str) -> Any:
-        # Tornado's XSRF check: the header must match the cookie, as the page's script does.
-        xsrf = "5eed" * 8
         answer = self.client.post(f"{self.url}/commands/{name}",
-                                  headers={"X-XSRFToken": xsrf,
-                                           "Cookie": f"_mitmproxy_xsrf={xsrf}"},
+                                  headers={"X-XSRFToken": XSRF,
+                                           "Cookie": f"_mitmproxy_xsrf={XSRF}"},
                                   json={"arguments": list(arguments)})
         assert answer.status_code == 200, answer.text
         found = answer.json()
@@ -259,7 +260,7 @@ def test_a_whole_answer_shows_the_providers_body_and_the_clients(
 
 def test_no_secret_anywhere_in_mitmweb(
         session: tuple[MitmllmProcess, Web, Path], flows: list[dict[str, Any]]) -> None:
-    _, web, _ = session
+    _, web, saved = session
     texts = [json.dumps(web.flows()), web.get("/flows/dump").text]
     for flow in flows:
         headers = {k.lower(): v for k, v in flow["request"]["headers"]}
@@ -270,15 +271,35 @@ def test_no_secret_anywhere_in_mitmweb(
             for view in ("mitmllm", "Raw", "auto"):
                 texts.append(web.view(flow, side, view) if view != "auto" else
                              web.get(f"/flows/{flow['id']}/{side}/content/auto.json").text)
-        for form in ("curl", "httpie", "raw", "har"):
-            try:
-                texts.append(str(web.command("export", form, "@" + flow["id"])))
-            except AssertionError:
-                if form != "har":  # HAR export only arrived in later mitmproxy 12 releases
-                    raise
+        for form in ("curl", "httpie", "raw"):
+            texts.append(str(web.command("export", form, "@" + flow["id"])))
+    har = saved.parent / "flows.har"
+    web.command("save.har", "@all", str(har))
+    texts.append(har.read_text())
+    assert len(json.loads(texts[-1])["log"]["entries"]) >= len(flows)
     joined = "\n".join(texts)
     for secret in SECRETS:
         assert secret not in joined
+
+
+def test_replay_re_injects_the_providers_key(
+        session: tuple[MitmllmProcess, Web, Path], flows: list[dict[str, Any]],
+        providers: dict[str, FakeProvider]) -> None:
+    _, web, _ = session
+    flow = by_label(flows, "claudeish · claude-x · openai → anthropic", streamed=False)
+    before = len(providers["claudeish"].requests_to("/messages"))
+    providers["claudeish"].reply(
+        "/messages", Json(200, vector("nonstream_11")["anthropic_response"]))
+    answer = web.client.post(f"{web.url}/flows/{flow['id']}/replay",
+                             headers={"X-XSRFToken": XSRF, "Cookie": f"_mitmproxy_xsrf={XSRF}"})
+    assert answer.status_code == 200, answer.text
+    deadline = time.monotonic() + 10
+    while len(providers["claudeish"].requests_to("/messages")) == before:
+        assert time.monotonic() < deadline, "the replay never reached the provider"
+        time.sleep(0.05)
+    replayed = providers["claudeish"].requests_to("/messages")[-1]
+    assert replayed.headers["x-api-key"] == KEYS["claudeish"]
+    assert json.loads(replayed.body)["model"] == "claude-x"
 
 
 def test_the_saved_file_reopens_with_the_views_and_without_them(
