@@ -27,7 +27,7 @@ from mitmproxy import http
 
 from ..translators.errors import ErrorInfo
 from ..translators.sse import SSEDecoder, SSEEvent, encode
-from ..translators.stream import StreamTranslator
+from ..translators.stream import StreamTranslator, malformed
 from .capture import CUT_NOTE, Tape
 from .state import KEEP_BYTES, record
 
@@ -35,8 +35,8 @@ logger = logging.getLogger(__name__)
 
 
 class StreamAdapter:
-    __slots__ = ("_decoder", "_ended", "_pending_error", "client", "flow_id", "provider",
-                 "translator")
+    __slots__ = ("_decoder", "_ended", "_held", "_pending_error", "_started", "client",
+                 "flow_id", "provider", "translator")
 
     def __init__(self, translator: StreamTranslator, *, flow_id: str, keep: int = KEEP_BYTES,
                  started: float | None = None):
@@ -45,6 +45,8 @@ class StreamAdapter:
         self._decoder = SSEDecoder()
         self._ended = False
         self._pending_error: ErrorInfo | None = None
+        self._held = b""  # a passthrough's incomplete last event, sent once it is whole
+        self._started = False  # a passthrough's body was seen to begin as SSE
         started = time.time() if started is None else started
         # What the client got, and (when it differs) what the provider sent.
         self.client = Tape(keep, started)
@@ -73,25 +75,67 @@ class StreamAdapter:
         if self.provider is not None:
             self.provider.add(chunk)
         try:
+            if not self.translator.REWRITES:
+                return self._pass(chunk)
             if not chunk:
-                # A passthrough's feed gives nothing, so its tail is only what `finish` adds.
                 tail = self._translate(self._decoder.flush())
                 tail += _render(self.translator.finish())
                 self._ended = True
                 return self._keep(tail)
-            if not self.translator.REWRITES:
-                if self.translator.WATCHES_EVENTS:
-                    for event in self._decoder.decode(chunk):
-                        self.translator.feed(event)
-                else:
-                    self.translator.watch_bytes(chunk)
-                return self._keep(chunk)
             return self._keep(self._translate(self._decoder.decode(chunk))) or []
         except Exception:
             logger.exception("flow %s: the stream could not be translated; ending it", self.flow_id)
             return self._abort(ErrorInfo(502, "mitmllm could not translate the provider's "
                                          "stream (the proxy log has the details).",
                                          code="translation_failed"), final=not chunk)
+
+    def _pass(self, chunk: bytes) -> bytes | list[bytes]:
+        """Same format: the provider's bytes as they are, but whole events only. An event
+        cut by a broken connection never reaches the client half-written (the error ending
+        would be glued onto it and no SDK could read either), and a body that is not SSE at
+        all, or an event that never ends, ends the stream as a translated one would."""
+        translator = self.translator
+        if not chunk:
+            return self._pass_end()
+        if translator.WATCHES_EVENTS:
+            for event in self._decoder.decode(chunk):
+                translator.feed(event)
+        else:
+            translator.watch_bytes(chunk)
+        if not self._held and chunk.endswith(b"\n\n"):
+            whole = chunk  # the usual case: the provider flushes whole events
+        else:
+            data = self._held + chunk
+            end = _last_event_end(data)
+            whole, self._held = data[:end], data[end:]
+        if not self._started:
+            if not (whole or self._held).lstrip():
+                return []
+            if not _looks_like_sse(whole or self._held):
+                self._held = b""
+                return self._abort(_not_sse(whole or chunk), final=False)
+            self._started = True
+        if len(self._held) > MAX_EVENT_BYTES:
+            self._held = b""
+            sent = self._keep(whole)
+            return sent + self.fail(malformed(
+                f"the provider sent an event of more than {MAX_EVENT_BYTES} bytes with no end"))
+        return self._keep(whole) if whole else []
+
+    def _pass_end(self) -> bytes:
+        """The provider's body ended: an incomplete last event is completed when only its
+        blank line is missing, dropped when it was cut; then the format's ending."""
+        held, self._held = self._held, b""
+        tail = b""
+        if held.strip():
+            if held.endswith((b"\n", b"\r")) and self._started:
+                tail = held + b"\n"
+            elif not self.translator.closed:
+                tail = _render(self.translator.fail(malformed(
+                    "the provider's stream ended in the middle of an event")))
+        tail += _render(self.translator.finish())
+        self._ended = True
+        return self._keep(tail)
 
     def _translate(self, events: list[SSEEvent]) -> bytes:
         out: list[SSEEvent] = []
@@ -145,3 +189,25 @@ class StreamAdapter:
 
 def _render(events: list[SSEEvent]) -> bytes:
     return b"".join(encode(event) for event in events)
+
+
+MAX_EVENT_BYTES = 4 * 1024 * 1024  # one event; a real one is a few KiB (a big tool call: MiBs)
+_SSE_FIELDS = (b"data", b"event", b"id", b"retry", b":")
+
+
+def _last_event_end(data: bytes) -> int:
+    """Where the last complete event of `data` ends (after its blank line), 0 if none."""
+    ends = [found + len(sep) for sep in (b"\n\n", b"\r\n\r\n", b"\r\r")
+            if (found := data.rfind(sep)) >= 0]
+    return max(ends, default=0)
+
+
+def _looks_like_sse(data: bytes) -> bool:
+    """The first line of a body is an SSE field or comment (an HTML page, JSON or junk
+    labelled text/event-stream is not)."""
+    return data.lstrip().startswith(_SSE_FIELDS)
+
+
+def _not_sse(data: bytes) -> ErrorInfo:
+    start = data.lstrip()[:40].decode("utf-8", "replace")
+    return malformed(f"the provider's stream is not server-sent events (it starts {start!r})")

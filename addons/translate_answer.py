@@ -107,8 +107,17 @@ class TranslateAnswer:
         try:
             if response.status_code >= 400:
                 self._translate_error(flow, route)
-            elif client != provider_format and info(flow).get("kind") != "count_tokens":
+                return
+            if info(flow).get("stream") and response.status_code < 300:
+                # A stream was asked for and none came (an event stream would have been
+                # taken in `responseheaders`): no client could read this as its stream.
+                kind = response.headers.get("content-type") or "no content type"
+                raise UpstreamFormatError(f"Provider '{route.provider_name}' answered a "
+                                          f"streamed request with {kind}, not an event stream.")
+            if client != provider_format and info(flow).get("kind") != "count_tokens":
                 self._translate_body(flow, client, provider_format)
+            elif response.status_code < 300:
+                _json_object(response)  # passed on as it is, if it is an answer at all
         except TranslationError as exc:
             flow.response = error_response(flow, exc.info())
 
@@ -145,12 +154,7 @@ class TranslateAnswer:
     def _translate_body(self, flow: http.HTTPFlow, client: Format, provider: Format) -> None:
         response = flow.response
         assert response is not None
-        try:
-            body = json.loads(response.get_content() or b"")
-        except ValueError as exc:
-            raise UpstreamFormatError(f"the provider's answer is not JSON: {exc}") from exc
-        if not isinstance(body, dict):
-            raise UpstreamFormatError("the provider's answer is not a JSON object")
+        body = _json_object(response)
         exchange = self.gateway.peek_exchange(flow)
         translated = hub.translate_response(client, provider, body,
                                             exchange.body if exchange and exchange.body else {},
@@ -174,6 +178,17 @@ class TranslateAnswer:
         response.content = json.dumps(body, ensure_ascii=False).encode()
         response.headers["content-type"] = "application/json"
 
+
+
+def _json_object(response: http.Response) -> dict[str, Any]:
+    """The answer's JSON object, or the 502 a client gets for anything else."""
+    try:
+        body = json.loads(response.get_content() or b"")
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise UpstreamFormatError(f"the provider's answer is not JSON: {exc}") from exc
+    if not isinstance(body, dict):
+        raise UpstreamFormatError("the provider's answer is not a JSON object")
+    return body
 
 
 def _with_provider(route: Route, error: ErrorInfo) -> ErrorInfo:

@@ -210,4 +210,7 @@ class PassthroughStream(StreamTranslator):
         """Note what the stream's end will need; nothing by default."""
 
     def on_eof(self) -> list[SSEEvent]:
-        return []
+        """The body ended before the terminator (closed ones never get here): what a
+        translated stream gets, an error ending (docs/formats.md#how-a-stream-ends)."""
+        return self.fail(malformed("the provider's stream ended before the answer was "
+                                   "complete"))

@@ -13,7 +13,7 @@ from mitmproxy import http
 from mitmproxy.test import tflow, tutils
 
 from mitmllm.addons.state import KEEP_BYTES
-from mitmllm.addons.streaming import StreamAdapter
+from mitmllm.addons.streaming import MAX_EVENT_BYTES, StreamAdapter
 from mitmllm.translators import hub
 from mitmllm.translators.errors import ErrorInfo
 from mitmllm.translators.formats import Format
@@ -66,12 +66,91 @@ def passthrough(client: Format) -> StreamAdapter:
     return StreamAdapter(hub.stream_translator(client, client, {}, model=""), flow_id="f")
 
 
-def test_passthrough_returns_chunks_unchanged() -> None:
+def test_passthrough_returns_whole_events_unchanged() -> None:
     adapter = passthrough("openai")
-    chunks = [b"data: {\"a\":", b"1}\n", b"\n", b": keep-alive\n\n", b"data: [DONE]\n\n"]
+    chunks = [b"data: {\"a\":1}\n\n", b": keep-alive\n\n", b"data: [DONE]\n\n"]
     for chunk in chunks:
-        assert adapter(chunk) == chunk
+        assert adapter(chunk) is chunk  # not even copied
     assert adapter(b"") == b""
+
+
+def test_passthrough_sends_an_event_once_it_is_whole() -> None:
+    adapter = passthrough("openai")
+    assert adapter(b"data: {\"a\":") == []  # held: half an event helps no client
+    assert adapter(b"1}\n") == []
+    assert adapter(b"\ndata: {\"b\"") == b"data: {\"a\":1}\n\n"
+    assert adapter(b":2}\r\n\r\ndata: [DONE]\n\n") == b"data: {\"b\":2}\r\n\r\ndata: [DONE]\n\n"
+    assert adapter(b"") == b""
+
+
+@pytest.mark.parametrize("fmt", ["openai", "anthropic", "responses"])
+def test_a_passthrough_cut_mid_event_ends_with_a_clean_error_event(fmt: Format) -> None:
+    first = {"openai": b'data: {"choices":[{"delta":{"content":"Hi"}}]}\n\n',
+             "anthropic": b'event: message_start\ndata: {"type":"message_start"}\n\n',
+             "responses": b'event: response.created\ndata: {"type":"response.created",'
+                          b'"sequence_number":0,"response":{"id":"r1"}}\n\n'}[fmt]
+    adapter = passthrough(fmt)
+    assert adapter(first + b'data: {"partial') == first
+    tail = adapter.fail(ErrorInfo(502, "connection reset"))  # the provider broke off
+    received = frames(first + tail)
+    assert len(received) >= 2
+    for _, data in received:
+        if data != "[DONE]":
+            json.loads(data)  # every frame the client gets parses
+    assert "connection reset" in tail.decode()
+
+
+@pytest.mark.parametrize(("body", "ending"), [
+    (b'data: {"choices":[{"delta":{"content":"Hi"},"finish_reason":null}]}\n\n',
+     "ended before the answer was complete"),  # clean end, no finish, no [DONE]
+    (b'data: {"choices":[{"delta":{"content":"Hi"}}]}\n\ndata: {"cho', "middle of an event"),
+])
+def test_a_chat_passthrough_ending_early_gets_the_error_a_translated_one_gets(
+        body: bytes, ending: str) -> None:
+    adapter = passthrough("openai")
+    out = as_bytes(adapter(body)) + as_bytes(adapter(b""))
+    last = json.loads(frames(out)[-1][1])
+    assert ending in last["error"]["message"]
+    assert last["error"]["type"] == "bad_upstream_response" or last["error"]["code"] == \
+        "bad_upstream_response"
+    assert "[DONE]" not in out.decode()
+
+
+def test_a_chat_passthrough_with_a_finish_but_no_done_is_complete() -> None:
+    adapter = passthrough("openai")
+    body = b'data: {"choices":[{"delta":{},"finish_reason":"stop"}]}\n\n'
+    assert as_bytes(adapter(body)) + as_bytes(adapter(b"")) == body
+
+
+def test_an_anthropic_passthrough_without_message_stop_ends_with_an_error_event() -> None:
+    adapter = passthrough("anthropic")
+    body = b'event: message_start\ndata: {"type":"message_start"}\n\n'
+    out = as_bytes(adapter(body)) + as_bytes(adapter(b""))
+    assert frames(out)[-1][0] == "error"
+
+
+def test_a_last_event_missing_only_its_blank_line_is_completed() -> None:
+    adapter = passthrough("openai")
+    body = b'data: {"choices":[{"delta":{},"finish_reason":"stop"}]}\n\ndata: [DONE]\n'
+    out = as_bytes(adapter(body)) + as_bytes(adapter(b""))
+    assert out == body + b"\n"
+
+
+@pytest.mark.parametrize("junk", [b"<!doctype html><title>502</title>", b'{"error": "no"}',
+                                  b"hello world\n\n"])
+def test_a_body_that_is_not_sse_is_an_error_not_passed_on(junk: bytes) -> None:
+    adapter = passthrough("openai")
+    out = as_bytes(adapter(junk)) + as_bytes(adapter(b""))
+    assert len(frames(out)) == 1  # only the error: the junk is not passed on
+    error = json.loads(frames(out)[0][1])["error"]
+    assert "not server-sent events" in error["message"]
+
+
+def test_an_event_that_never_ends_is_bounded() -> None:
+    adapter = passthrough("openai")
+    out = as_bytes(adapter(b"data: " + b"x" * (MAX_EVENT_BYTES + 10)))
+    assert b"xxxx" not in out and "no end" in out.decode()
+    assert adapter(b"more") == []
 
 
 def test_translating_adapter_bytewise_holds_back_and_ends_with_done() -> None:
@@ -263,6 +342,7 @@ def test_keep_in_stores_a_bounded_copy() -> None:
     for _ in range(100):
         assert adapter(chunk) == chunk  # the client still gets everything
         sent += len(chunk)
+    sent += len(adapter(b"data: [DONE]\n\n"))  # type: ignore[arg-type]
     adapter(b"")
     flow = answered_flow()
     adapter.keep_in(flow, "complete")

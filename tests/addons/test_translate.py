@@ -477,3 +477,21 @@ async def test_gzip_error_answer_is_translated_and_sent_plain() -> None:
     assert response is not None and response.status_code == 503
     assert "content-encoding" not in response.headers
     assert json.loads(response.raw_content or b"")["error"]["message"] == "Overloaded"
+
+
+async def test_same_format_answer_that_is_not_json_is_502() -> None:
+    flow, gateway = await translated("openai/gpt-4o")
+    answer(flow, 200, b"<html>maintenance</html>", "text/html")
+    TranslateAnswer(gateway).response(flow)
+    error = assert_openai_error(flow.response, 502)
+    assert "not JSON" in error["message"]
+
+
+async def test_a_streamed_request_answered_without_a_stream_is_502() -> None:
+    flow, gateway = await translated(path="/v1/messages",
+                                     body=messages_body("anthropic/claude-x", stream=True))
+    answer(flow, 200, b"event: message_start\ndata: {}\n\n", "text/html")
+    TranslateAnswer(gateway).responseheaders(flow)
+    TranslateAnswer(gateway).response(flow)
+    error = assert_anthropic_error(flow.response, 502, "api_error")
+    assert "text/html, not an event stream" in error["message"]
