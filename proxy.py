@@ -52,6 +52,8 @@ def proxy_options(spec: ListenSpec) -> dict[str, object]:
         "mode": [f"reverse:{PLACEHOLDER_TARGET}@{spec.port}"],
         "listen_host": spec.host,
         "connection_strategy": "lazy",
+        # The Host the client sent, for the Providers page's checks (docs/admin.md#access).
+        "keep_host_header": True,
         # mitmllm's answers are made for API clients, not browsers: no mitm.it, no proxy
         # auth prompt, and no interception of the provider's TLS (that is upstream).
         "termlog_verbosity": "debug" if spec.verbose else "info",

@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 from urllib.parse import parse_qs, unquote
 
 import aiohttp
-from mitmproxy import http
+from mitmproxy import ctx, http
 
 from ..config.auth import SecretCache
 from ..config.model import LOCAL_PROVIDER, ProviderConfig
@@ -132,6 +132,13 @@ class ProvidersPage:
         self._changed = asyncio.Event()
         connections.on_change(self._bump)
         gateway.on_config(lambda old, new: self._bump())
+
+    def configure(self, updated: set[str]) -> None:
+        # In reverse mode mitmproxy rewrites the Host header to its placeholder target before
+        # any hook runs; the access checks need the one the client sent (requests to a
+        # provider get the provider's Host from `credentials.point_at` anyway).
+        if not ctx.options.keep_host_header:
+            ctx.options.keep_host_header = True
 
     def _bump(self) -> None:
         self.version += 1
