@@ -342,7 +342,11 @@ async function setEnabled(name, input) {
   pending.add(name);
   input.disabled = true;
   try {
-    await api("POST", `${providerPath(name)}/enabled`, {enabled: wanted});
+    const result = await api("POST", `${providerPath(name)}/enabled`, {enabled: wanted});
+    // Show the answer now; the long poll brings the same (or newer) state right after.
+    if (state && result && result.provider) {
+      state.providers = state.providers.map((p) => (p.name === name ? result.provider : p));
+    }
     cardNotes.delete(name);
     setStatus(`${name} ${wanted ? "enabled" : "disabled"}`, "note");
   } catch (error) {

@@ -120,9 +120,20 @@ def test_providers_page_add_edit_toggle_test_delete(
             card = page.get_by_role("article", name=name, exact=True)
             expect(card).to_have_count(0)
 
+            # Keyboard: the form opens on Enter with the focus inside, Escape closes it and
+            # the focus goes back to the button that opened it.
+            add = page.get_by_role("button", name="Add provider")
+            add.focus()
+            page.keyboard.press("Enter")
+            expect(page.get_by_role("dialog", name="Add provider")).to_be_visible()
+            expect(page.get_by_role("dialog").get_by_label("Preset")).to_be_focused()
+            page.keyboard.press("Escape")
+            expect(page.get_by_role("dialog")).to_have_count(0)
+            expect(add).to_be_focused()
+
             # -- Add: the Custom preset, a refused port first (the API's message, the field
             # marked and focused), then the fake's.
-            page.get_by_role("button", name="Add provider").click()
+            add.click()
             form = page.get_by_role("dialog", name="Add provider")
             expect(form.get_by_label("Preset")).to_be_focused()
             form.get_by_label("Preset").select_option(label="Custom")
@@ -144,7 +155,7 @@ def test_providers_page_add_edit_toggle_test_delete(
             port_field.fill(str(first.port))
             form.get_by_role("button", name="Save").click()
             expect(form).to_be_hidden()
-            expect(page.get_by_role("button", name="Add provider")).to_be_focused()
+            expect(add).to_be_focused()
 
             expect(card.get_by_text("connected", exact=True)).to_be_visible(timeout=WAIT)
             for model in first.models:
