@@ -16,6 +16,7 @@ from .ingress import Ingress
 from .inspect import Inspect
 from .local import Local
 from .models_endpoint import ModelsEndpoint
+from .providers_page import ProvidersPage
 from .router import Router
 from .state import Gateway
 from .translate import Translate
@@ -28,12 +29,14 @@ def pipeline(gateway: Gateway | None = None, secrets: Secrets | None = None) -> 
     gateway = gateway or Gateway(secrets)
     local = Local(gateway)
     connections = Connections(gateway)
+    watcher = ConfigWatcher(gateway)
     return [
-        ConfigWatcher(gateway),  # publishes the config every other addon reads
+        watcher,  # publishes the config every other addon reads
         UpstreamErrors(gateway),  # the provider leg: wire-only secrets, timeouts, failures
         Ingress(gateway),  # classify, check, parse the JSON body once
         Router(gateway, connections, local.model_ids),  # model -> the flow's Route
         Admin(gateway, connections, local),  # GET /, GET /health, GET /admin/providers
+        ProvidersPage(gateway, connections, local, watcher),  # GET /admin and /admin/api/
         local,  # local models -> the loopback MLX server
         Translate(gateway),  # the request's body and endpoint in the provider's format
         TranslateAnswer(gateway),  # the answer in the client's format, streamed or whole

@@ -6,9 +6,16 @@ ones; `done` cancels what is under way. Connecting is fetching the provider's mo
 (`addons/model_lists.py`). States: connected, connecting, disconnected (auto_connect off),
 disabled, error (with the reason).
 
+A provider in error is retried in the background, 2 s after the failure, then after twice
+as long each time, up to a minute: a provider started later, a network back, or a key set
+later in the keychain (its cached secrets are dropped first) is picked up without a
+restart. It stays in `error`, with its reason, while it is retried, so the router never
+waits for a retry: a misspelt model gets its 404 at once. `reconnect` (a key set from the
+Providers page or the CLI) connects again now.
+
 Answers no flow itself: the router asks which models a provider has and may wait for a
-connect under way (`pending`, `settle`, which also retries a failure a few seconds old);
-`/admin/providers` and `/v1/models` read the states.
+first connect under way (`pending`, `settle`); `/admin/providers`, the Providers page and
+`/v1/models` read the states, and `on_change` listeners hear of every new state.
 """
 
 from __future__ import annotations
@@ -16,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 import aiohttp
@@ -30,8 +37,9 @@ from .state import Gateway
 
 logger = logging.getLogger(__name__)
 
-ON_DEMAND_RETRY_AFTER = 5.0  # seconds since a failed attempt before a request may retry it
-ON_DEMAND_WAIT = 5.0  # how long a request waits for such a retry
+FIRST_CONNECT_WAIT = 5.0  # how long a request for an unknown model waits for first connects
+RETRY_FIRST = 2.0  # seconds from a failure to its first background retry
+RETRY_MAX = 60.0  # the longest wait between retries
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +50,7 @@ class ProviderStatus:
     error: str | None = None
     models: tuple[ModelEntry, ...] = ()
     checked_at: float | None = None  # time.monotonic() of the last finished attempt
+    failures: int = 0  # failed attempts in a row (sets the retry delay)
 
 
 def _initial_state(provider: ProviderConfig) -> str:
@@ -69,10 +78,20 @@ class Connections:
     def __init__(self, gateway: Gateway):
         self.gateway = gateway
         self.statuses: dict[str, ProviderStatus] = {}
-        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._tasks: dict[str, asyncio.Task[None]] = {}  # connects, first ones and retries
         self._session: aiohttp.ClientSession | None = None
         self._running = False
+        self._listeners: list[Callable[[], None]] = []
         gateway.on_config(self._config_changed)
+
+    def on_change(self, listener: Callable[[], None]) -> None:
+        """Call `listener()` whenever a provider's state may have changed."""
+        self._listeners.append(listener)
+
+    def _set(self, status: ProviderStatus) -> None:
+        self.statuses[status.name] = status
+        for listener in self._listeners:
+            listener()
 
     def running(self) -> None:
         self._running = True
@@ -100,12 +119,24 @@ class Connections:
             if old.provider(provider.name) == provider and provider.name in self.statuses:
                 continue  # unchanged: keep its connection state
             self._start(provider)
+        for listener in self._listeners:
+            listener()
+
+    def reconnect(self, name: str) -> ProviderStatus | None:
+        """Connect the named provider again now, with its secrets read afresh (a key was
+        just set or changed); None if there is no such provider."""
+        provider = self.gateway.config.provider(name)
+        if provider is None:
+            return None
+        self.gateway.secret_cache.forget(provider)
+        self._start(provider)
+        return self.status(provider)
 
     def _start(self, provider: ProviderConfig) -> None:
         self._cancel(provider.name)
         state = _initial_state(provider)
-        self.statuses[provider.name] = ProviderStatus(provider.name, state, provider.format,
-                                                      models=static_entries(provider))
+        self._set(ProviderStatus(provider.name, state, provider.format,
+                                 models=static_entries(provider)))
         if state == "connecting" and self._running:
             self._tasks[provider.name] = asyncio.create_task(
                 self._connect(provider), name=f"mitmllm connect {provider.name}")
@@ -115,18 +146,30 @@ class Connections:
         if task is not None:
             task.cancel()
 
-    async def _connect(self, provider: ProviderConfig) -> None:
+    async def _connect(self, provider: ProviderConfig, failures: int = 0) -> None:
         if self._session is None:
             self._session = aiohttp.ClientSession()
         status = await probe(self._session, provider, self.gateway.secret_cache)
         if self.gateway.config.provider(provider.name) != provider:
             return  # the config changed meanwhile; a newer attempt owns the state
-        self.statuses[provider.name] = status
         self._tasks.pop(provider.name, None)
         if status.state == "error":
-            logger.warning("provider %s: %s", provider.name, status.error)
-        else:
-            logger.info("provider %s connected: %d model(s)", provider.name, len(status.models))
+            status = replace(status, failures=failures + 1)
+            if failures == 0 or status.error != self.statuses[provider.name].error:
+                logger.warning("provider %s: %s", provider.name, status.error)
+            self._set(status)
+            self._tasks[provider.name] = asyncio.create_task(
+                self._retry(provider, status.failures),
+                name=f"mitmllm retry {provider.name}")
+            return
+        self._set(status)
+        logger.info("provider %s connected: %d model(s)", provider.name, len(status.models))
+
+    async def _retry(self, provider: ProviderConfig, failures: int) -> None:
+        await asyncio.sleep(retry_delay(failures))
+        # The key may have been set since: read it again rather than from the cache.
+        self.gateway.secret_cache.forget(provider)
+        await self._connect(provider, failures)
 
     def status(self, provider: ProviderConfig) -> ProviderStatus:
         return self.statuses.get(provider.name) or ProviderStatus(
@@ -149,23 +192,19 @@ class Connections:
         return tuple(unique.values())
 
     def pending(self) -> bool:
-        """Could waiting change an unknown model's fate: a connect under way, or a failed
-        one old enough to retry (the provider may have been started since)?"""
-        if self._tasks:
-            return True
-        return any(self._retryable(p) for p in self.gateway.config.providers)
+        """Could waiting change an unknown model's fate: a first connect under way? (Retries
+        of providers in error run in the background; no request waits for them.)"""
+        return any(status.state == "connecting" for status in self.statuses.values())
 
     async def settle(self) -> None:
-        """Retry failed providers and wait (briefly) for every connect under way."""
-        for provider in self.gateway.config.providers:
-            if self._retryable(provider):
-                self._start(provider)
-        tasks = list(self._tasks.values())
+        """Wait (briefly) for the connects under way."""
+        tasks = [self._tasks[name] for name, status in self.statuses.items()
+                 if status.state == "connecting" and name in self._tasks]
         if tasks:
-            await asyncio.wait(tasks, timeout=ON_DEMAND_WAIT)
+            await asyncio.wait(tasks, timeout=FIRST_CONNECT_WAIT)
 
-    def _retryable(self, provider: ProviderConfig) -> bool:
-        status = self.statuses.get(provider.name)
-        return (self._running and status is not None and status.state == "error"
-                and status.checked_at is not None
-                and time.monotonic() - status.checked_at > ON_DEMAND_RETRY_AFTER)
+
+def retry_delay(failures: int) -> float:
+    """Seconds before the next attempt after `failures` failed ones in a row: 2, 4, 8, ...,
+    at most a minute."""
+    return float(min(RETRY_FIRST * 2.0 ** max(failures - 1, 0), RETRY_MAX))

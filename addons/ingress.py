@@ -33,6 +33,9 @@ _ENDPOINTS: dict[str, tuple[str, Kind, Format]] = {
     "/": ("GET", "root", "openai"),
 }
 MODEL_KINDS: frozenset[Kind] = frozenset({"chat", "messages", "responses", "count_tokens"})
+# Answered without the listen token: liveness, and the Providers page's shell and assets
+# (no data in them; the page asks for the token before it calls the API).
+PUBLIC_KINDS: frozenset[Kind] = frozenset({"health", "admin_page"})
 CLIENT_SECRET_HEADERS = ("authorization", "proxy-authorization", "x-api-key", "api-key",
                          "cookie")
 _ALLOW = {"GET": "GET, HEAD", "POST": "POST"}  # the Allow header of a 405
@@ -52,6 +55,10 @@ def classify(method: str, path: str) -> tuple[Kind, Format, str | None]:
     if method == "HEAD":
         method = "GET"
     normalized = normalize_path(path)
+    if normalized.startswith("/admin/api/"):
+        return ("admin_api", "openai", None)  # each endpoint checks its own method
+    if normalized == "/admin" or normalized.startswith("/admin/assets/"):
+        return ("admin_page", "openai", None if method == "GET" else "GET, HEAD")
     if normalized.startswith("/models/") and len(normalized) > len("/models/"):
         return ("model", "openai", None if method == "GET" else "GET, HEAD")
     endpoint = _ENDPOINTS.get(normalized)
@@ -75,7 +82,7 @@ class Ingress:
         if kind in ("models", "model") and "anthropic-version" in request.headers:
             fmt = "anthropic"  # the Anthropic SDK's models.list() wants its own shape
         record(flow, kind=kind, client_format=fmt)
-        authorized = kind == "health" or self._authorized(request)
+        authorized = kind in PUBLIC_KINDS or self._authorized(request)
         # The client's own credentials (a team gateway's listen token, or whatever key an
         # SDK insists on) are checked, then never shown: mitmweb, dumps and saved flows see
         # a marker, whatever happens to the flow next.
@@ -85,7 +92,7 @@ class Ingress:
         if kind == "unknown":
             answer_error(flow, 404, f"Unknown endpoint {request.method} {request.path}. "
                          "mitmllm serves /v1/chat/completions, /v1/messages, /v1/responses, "
-                         "/v1/models, /health and /admin/providers (GET / lists them).",
+                         "/v1/models, /health, /admin and /admin/providers (GET / lists them).",
                          code="unknown_url")
             return
         if allowed is not None:

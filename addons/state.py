@@ -39,7 +39,7 @@ REDACTED = "[redacted by mitmllm]"
 LOCAL_TIMEOUT = 600.0  # local generation can be slow on CPU; it never waits on a network
 
 Kind = Literal["chat", "messages", "responses", "count_tokens", "models", "model", "health",
-               "admin", "root", "unknown"]
+               "admin", "admin_page", "admin_api", "root", "unknown"]
 
 
 class FlowInfo(TypedDict, total=False):

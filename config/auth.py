@@ -92,3 +92,8 @@ class SecretCache:
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
+
+    def forget(self, provider: ProviderConfig) -> None:
+        """Drop one provider's values: read them afresh next time (a key was just set)."""
+        with self._lock:
+            self._entries.pop(provider, None)

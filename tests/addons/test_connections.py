@@ -23,11 +23,13 @@ from support.addon_helpers import (
     run_request_hooks,
 )
 
-from mitmllm.addons.connections import Connections, probe
+from mitmllm.addons import connections as connections_module
+from mitmllm.addons.connections import Connections, probe, retry_delay
 from mitmllm.addons.ingress import Ingress
 from mitmllm.addons.models_endpoint import ModelsEndpoint
 from mitmllm.addons.router import Router
 from mitmllm.addons.state import Gateway, info
+from mitmllm.config.secrets import Secrets
 from mitmllm.config.store import parse_text
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -317,3 +319,105 @@ def test_initial_states_disabled_disconnected_connecting() -> None:
     assert states == {"openai": "connecting", "My Corp": "disconnected", "dormant": "disabled",
                       "anthropic": "connecting"}
     assert all(connections.status(p).error is None for p in gateway.config.providers)
+
+
+# --- errors are retried in the background ------------------------------------------------
+
+
+def test_retry_delays_double_up_to_a_minute() -> None:
+    assert [retry_delay(n) for n in (1, 2, 3, 4, 5, 6, 7, 10)] == [
+        2, 4, 8, 16, 32, 60, 60, 60]
+
+
+async def wait_for_state(connections: Connections, name: str, state: str,
+                         timeout: float = 5.0) -> None:
+    async def poll() -> None:
+        while connections.statuses.get(name) is None or \
+                connections.statuses[name].state != state:
+            await asyncio.sleep(0.01)
+    await asyncio.wait_for(poll(), timeout)
+
+
+async def test_a_provider_in_error_is_retried_until_it_connects(serve, monkeypatch) -> None:
+    monkeypatch.setattr(connections_module, "RETRY_FIRST", 0.05)
+    answers = iter([500, 500])
+
+    async def flaky(request: web.Request) -> web.Response:
+        status = next(answers, 200)
+        if status != 200:
+            return web.json_response({"error": {"message": "starting up"}}, status=status)
+        return web.json_response({"data": [{"id": "m1"}]})
+
+    fake = await serve(flaky)
+    gateway = Gateway()
+    connections = Connections(gateway)
+    changes: list[str] = []
+    connections.on_change(lambda: changes.append(connections.statuses["Fake"].state))
+    publish(gateway, custom_yaml(fake.port, auth="none"))
+    try:
+        connections.running()
+        await wait_for_state(connections, "Fake", "error")
+        assert "HTTP 500" in (connections.statuses["Fake"].error or "")
+        await wait_for_state(connections, "Fake", "connected")
+        assert len(fake.requests) == 3  # two failures, then the retry that worked
+        assert changes[-1] == "connected" and "error" in changes
+    finally:
+        await connections.done()
+
+
+async def test_an_unknown_model_never_waits_for_a_retry(serve, monkeypatch) -> None:
+    monkeypatch.setattr(connections_module, "RETRY_FIRST", 0.05)
+    first = True
+    hang = asyncio.Event()
+
+    async def fails_then_hangs(request: web.Request) -> web.Response:
+        nonlocal first
+        if first:
+            first = False
+            return web.json_response({"error": {"message": "down"}}, status=503)
+        await hang.wait()  # the retry never finishes while the request is answered
+        return web.json_response({"data": []})
+
+    fake = await serve(fails_then_hangs)
+    gateway = Gateway()
+    connections = Connections(gateway)
+    publish(gateway, custom_yaml(fake.port, auth="none"))
+    try:
+        connections.running()
+        await wait_for_state(connections, "Fake", "error")
+        while len(fake.requests) < 2:  # the background retry is under way
+            await asyncio.sleep(0.01)
+        flow = make_flow("POST", "/v1/chat/completions", chat_body("misspelt-model"))
+        ingress, router = Ingress(gateway), Router(gateway, connections)
+        ingress.requestheaders(flow)
+        ingress.request(flow)
+        assert router.request(flow) is None  # answered now, not after the retry
+        assert flow.response is not None and flow.response.status_code == 404
+        assert connections.statuses["Fake"].state == "error"  # still retrying, in error
+    finally:
+        hang.set()
+        await connections.done()
+
+
+async def test_reconnect_reads_a_key_set_after_the_failure(serve) -> None:
+    async def models(request: web.Request) -> web.Response:
+        if request.headers.get("authorization") != "Bearer sk-set-later":
+            return web.json_response({"error": {"message": "bad key"}}, status=401)
+        return web.json_response({"data": [{"id": "m1"}]})
+
+    fake = await serve(models)
+    environ: dict[str, str] = {}
+    gateway = Gateway(Secrets(environ=environ))
+    connections = Connections(gateway)
+    publish(gateway, custom_yaml(fake.port))
+    try:
+        connections.running()
+        await wait_for_state(connections, "Fake", "error")
+        assert "set-key Fake" in (connections.statuses["Fake"].error or "")
+        environ["MITMLLM_KEY_FAKE"] = "sk-set-later"  # as `providers set-key` would
+        status = connections.reconnect("fake")
+        assert status is not None and status.state == "connecting"
+        await wait_for_state(connections, "Fake", "connected")
+        assert connections.reconnect("nobody") is None
+    finally:
+        await connections.done()

@@ -33,6 +33,7 @@ from mitmllm.addons.ingress import Ingress
 from mitmllm.addons.inspect import Inspect
 from mitmllm.addons.local import Local
 from mitmllm.addons.models_endpoint import ModelsEndpoint
+from mitmllm.addons.providers_page import ProvidersPage
 from mitmllm.addons.router import Router
 from mitmllm.addons.state import Gateway
 from mitmllm.addons.translate import Translate
@@ -42,10 +43,10 @@ from mitmllm.addons.views import MitmllmViews
 
 
 def test_pipeline_order_is_the_designs() -> None:
-    assert [type(a) for a in pipeline()] == [ConfigWatcher, UpstreamErrors, Ingress, Router,
-                                             Admin, Local, Translate, TranslateAnswer,
-                                             Credentials, Connections, ModelsEndpoint,
-                                             HeadRequests, Inspect, MitmllmViews]
+    assert [type(a) for a in pipeline()] == [
+        ConfigWatcher, UpstreamErrors, Ingress, Router, Admin, ProvidersPage, Local, Translate,
+        TranslateAnswer, Credentials, Connections, ModelsEndpoint, HeadRequests, Inspect,
+        MitmllmViews]
 
 
 async def dispatch(tctx: taddons.context, flow: http.HTTPFlow) -> None:

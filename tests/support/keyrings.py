@@ -57,3 +57,24 @@ def forget(service: str, *accounts: str) -> None:
     for account in accounts:
         with suppress(keyring.errors.PasswordDeleteError):
             keyring.delete_password(service, account)
+
+
+class MemoryKeyring(KeyringBackend):
+    """A keychain in a dict, for addon tests of what is stored where (the real Secret
+    Service is exercised by the end-to-end tests)."""
+
+    priority = 1  # type: ignore[assignment]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entries: dict[tuple[str, str], str] = {}
+
+    def get_password(self, service: str, username: str) -> str | None:
+        return self.entries.get((service, username))
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        self.entries[(service, username)] = password
+
+    def delete_password(self, service: str, username: str) -> None:
+        if self.entries.pop((service, username), None) is None:
+            raise keyring.errors.PasswordDeleteError(username)
