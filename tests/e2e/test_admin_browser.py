@@ -162,10 +162,11 @@ def test_providers_page_add_edit_toggle_test_delete(
                 expect(card.get_by_text(model, exact=True)).to_be_visible()
             saved = in_config()
             assert saved is not None
-            assert {k: saved.get(k) for k in ("host", "protocol", "port", "base_path",
-                                              "format")} == {
-                "host": "127.0.0.1", "protocol": "http", "port": first.port,
-                "base_path": "/v1", "format": "openai"}
+            # The file keeps only what differs from the preset (Custom: https, /v1, openai).
+            assert saved["host"] == "127.0.0.1" and saved["port"] == first.port
+            assert saved["protocol"] == "http" and saved.get("preset", "custom") == "custom"
+            assert saved.get("base_path", "/v1") == "/v1"
+            assert saved.get("format", "openai") == "openai"
             assert saved.get("enabled", True) is True
             assert keyring.get_password(SERVICE, name) == key
             assert served() == set(first.models)
@@ -180,7 +181,9 @@ def test_providers_page_add_edit_toggle_test_delete(
             expect(models.get_by_text("Copied", exact=True)).to_be_visible()
             assert page.evaluate("navigator.clipboard.readText()") == f"{name}/alpha-large"
             models.get_by_label("Search models").fill("")
+            models.get_by_label("Search models").blur()
             expect(models.get_by_role("button", name=f"Copy {name}/alpha-small")).to_be_visible()
+            page.mouse.move(0, 0)  # no hover state in the screenshot
             screenshot(page, "admin-providers.png")
 
             # -- Edit: the same form, filled from the saved settings; the key write-only.
