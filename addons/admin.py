@@ -42,6 +42,7 @@ ENDPOINTS = {
     "responses": "/v1/responses",
     "models": "/v1/models",
     "health": "/health",
+    "providers_page": "/admin",
     "providers": "/admin/providers",
 }
 ABOUT = ("mitmllm: a local gateway for LLM APIs. Point an OpenAI or Anthropic SDK, an agent "
@@ -53,8 +54,10 @@ DOCS = "README.md and docs/ in the mitmllm source tree; mitmllm --help"
 def root_answer(request: http.Request) -> http.Response:
     """What this is, the endpoints, and where the documentation is."""
     if "text/html" in request.headers.get("accept", ""):
-        links = "".join(f'<li><a href="{path}">{path}</a></li>' for path in ENDPOINTS.values()
-                        if path in ("/v1/models", "/health", "/admin/providers"))
+        links = "".join(f'<li><a href="{path}">{html.escape(label)}</a></li>'
+                        for label, path in (("Providers", "/admin"), ("/v1/models", "/v1/models"),
+                                            ("/health", "/health"),
+                                            ("/admin/providers", "/admin/providers")))
         page = (f"<!doctype html><meta charset=utf-8><title>mitmllm</title>"
                 f"<h1>mitmllm {__version__}</h1><p>{html.escape(ABOUT)}</p><ul>{links}</ul>"
                 f"<p>Documentation: {html.escape(DOCS)}</p>")

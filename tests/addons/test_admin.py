@@ -200,6 +200,7 @@ async def test_root_says_what_this_is_and_where_to_go(built) -> None:
     body = await admin(gateway, admin_addon, "/")
     assert isinstance(body, dict) and body["name"] == "mitmllm"
     assert body["endpoints"]["models"] == "/v1/models"
+    assert body["endpoints"]["providers_page"] == "/admin"
     assert "docs" in body
 
 
@@ -211,6 +212,7 @@ async def test_root_is_a_page_for_a_browser(built) -> None:
     assert flow.response is not None and flow.response.status_code == 200
     assert flow.response.headers["content-type"].startswith("text/html")
     assert b'<a href="/v1/models">' in (flow.response.content or b"")
+    assert b'<a href="/admin">Providers</a>' in (flow.response.content or b"")
 
 
 @pytest.mark.parametrize(("path", "status"), [("/", 200), ("/v1/models", 200),
