@@ -337,10 +337,16 @@ function copyWithSelection(text) {
 // ---------------------------------------------------------------------------------------
 // Card actions
 
+// While the request runs the switch is marked busy rather than disabled: disabling the
+// focused element would throw the keyboard user's focus back to the page.
 async function setEnabled(name, input) {
   const wanted = input.checked;
+  if (pending.has(name)) {
+    input.checked = !wanted;  // one change at a time
+    return;
+  }
   pending.add(name);
-  input.disabled = true;
+  input.setAttribute("aria-disabled", "true");
   try {
     const result = await api("POST", `${providerPath(name)}/enabled`, {enabled: wanted});
     // Show the answer now; the long poll brings the same (or newer) state right after.
@@ -354,7 +360,7 @@ async function setEnabled(name, input) {
     cardNotes.set(name, {text: error.message, tone: "error"});
   } finally {
     pending.delete(name);
-    input.disabled = false;
+    input.removeAttribute("aria-disabled");
     if (state) render(state);
   }
 }
@@ -430,7 +436,7 @@ function showAlert(element, text) {
 // ---------------------------------------------------------------------------------------
 // The add / edit form
 
-const editor = {editing: null, secrets: null, nameTouched: false};
+const editor = {editing: null, secrets: null, nameTouched: false, busy: false};
 
 function fillSelect(select, values, labels) {
   select.replaceChildren(...values.map((value, i) => {
@@ -633,12 +639,18 @@ function showFormError(error) {
   }
 }
 
+// Busy, not disabled, for the same reason as the switch: the focus stays on the button.
 function setFormBusy(busy) {
-  for (const id of ["editor-save", "editor-test"]) $(id).disabled = busy;
+  editor.busy = busy;
+  for (const id of ["editor-save", "editor-test"]) {
+    if (busy) $(id).setAttribute("aria-disabled", "true");
+    else $(id).removeAttribute("aria-disabled");
+  }
 }
 
 async function saveEditor(event) {
   event.preventDefault();
+  if (editor.busy) return;
   clearFormErrors();
   const body = formBody();
   if (editor.editing !== null && $("f-clear_api_key").checked) body.clear_api_key = true;
@@ -658,6 +670,7 @@ async function saveEditor(event) {
 
 // Tests what the form says now, unsaved.
 async function testEditor() {
+  if (editor.busy) return;
   clearFormErrors();
   const summary = $("test-summary");
   const list = $("test-models");

@@ -211,6 +211,7 @@ def test_providers_page_add_edit_toggle_test_delete(
             switch = card.get_by_role("checkbox", name="Enabled")
             switch.uncheck()
             expect(card.get_by_text("disabled", exact=True)).to_be_visible(timeout=WAIT)
+            expect(switch).to_be_focused()  # live updates re-render in place
             assert (in_config() or {}).get("enabled") is False
             assert served() == set()
             switch.check()
