@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from mitmproxy import http
 
 from ..translators.errors import ErrorInfo, Format, render_error
+from ..translators.json_values import json_bytes
 from .state import as_format, info
 
 JSON_HEADERS = {"content-type": "application/json"}
@@ -15,7 +15,7 @@ JSON_HEADERS = {"content-type": "application/json"}
 
 def json_response(status: int, payload: Any, headers: dict[str, str] | None = None
                   ) -> http.Response:
-    body = json.dumps(payload, ensure_ascii=False).encode()
+    body = json_bytes(payload)
     return http.Response.make(status, body, {**JSON_HEADERS, **(headers or {})})
 
 

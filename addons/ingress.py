@@ -38,7 +38,8 @@ MODEL_KINDS: frozenset[Kind] = frozenset({"chat", "messages", "responses", "coun
 PUBLIC_KINDS: frozenset[Kind] = frozenset({"health", "admin_page"})
 CLIENT_SECRET_HEADERS = ("authorization", "proxy-authorization", "x-api-key", "api-key",
                          "cookie")
-_ALLOW = {"GET": "GET, HEAD", "POST": "POST"}  # the Allow header of a 405
+_ALLOW = {"GET": "GET, HEAD", "POST": "POST"}
+TOO_DEEP = "The request body is nested too deeply to be read."  # the Allow header of a 405
 
 
 def normalize_path(path: str) -> str:
@@ -137,6 +138,9 @@ class Ingress:
             answer_error(flow, 400, f"The request body is not valid JSON: {exc}",
                          code="invalid_json")
             return None
+        except RecursionError:
+            answer_error(flow, 400, TOO_DEEP, code="invalid_json")
+            return None
         if not isinstance(body, dict):
             answer_error(flow, 400, "The request body must be a JSON object.",
                          code="invalid_json")
@@ -157,9 +161,9 @@ class Ingress:
         authorization = request.headers.get("authorization", "")
         if authorization[:7].lower() == "bearer ":
             bearer = authorization[7:].strip()
-            if hmac.compare_digest(bearer.encode(), token.encode()):
+            if hmac.compare_digest(_raw(bearer), _raw(token)):
                 return True
-        return bool(offered) and hmac.compare_digest(offered.encode(), token.encode())
+        return bool(offered) and hmac.compare_digest(_raw(offered), _raw(token))
 
     def _max_body(self) -> int:
         return int(self.gateway.config.listen.max_body_mb * 1024 * 1024)
@@ -168,3 +172,9 @@ class Ingress:
         limit = self.gateway.config.listen.max_body_mb
         answer_error(flow, 413, f"The request body is larger than listen.max_body_mb "
                      f"({limit:g} MB).", code="request_too_large")
+
+
+def _raw(text: str) -> bytes:
+    """A header value as the bytes it came as (mitmproxy decodes non-UTF-8 bytes to
+    surrogates), so any header compares without an error."""
+    return text.encode("utf-8", "surrogateescape")

@@ -45,6 +45,7 @@ from ..config.provider_edits import (
 from ..config.schema import AUTH_KINDS, PROTOCOLS, ConfigError, parse_provider
 from ..config.secrets import SecretError
 from ..translators.formats import DEFAULT_MAX_TOKENS, FORMATS, HOSTED_TOOLS
+from ..translators.json_values import json_bytes
 from .admin_access import refusal
 from .answers import is_answered
 from .config_watch import ConfigWatcher
@@ -83,7 +84,7 @@ class ApiError(Exception):
 
 
 def api_answer(status: int, payload: Any) -> http.Response:
-    return http.Response.make(status, json.dumps(payload, ensure_ascii=False).encode(),
+    return http.Response.make(status, json_bytes(payload),
                               {"content-type": "application/json", **PAGE_HEADERS})
 
 

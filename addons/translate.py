@@ -15,13 +15,12 @@ answered by `@fails_closed`.
 
 from __future__ import annotations
 
-import json
-
 from mitmproxy import http
 
 from ..translators import hub
 from ..translators.errors import TranslationError
 from ..translators.json_edit import replace_top_level_string
+from ..translators.json_values import json_bytes
 from .answers import answer_error, is_answered
 from .capture import kept_body
 from .fail_closed import bug, fails_closed
@@ -46,6 +45,11 @@ class Translate:
         except TranslationError as exc:
             answer_error(flow, exc.status, exc.message, param=exc.param, code=exc.code,
                          error_type=exc.error_type)
+        except RecursionError:
+            # JSON nested deeper than Python recurses (a few hundred levels): no real
+            # request is, and the translators walk values recursively.
+            answer_error(flow, 400, "The request is nested too deeply to be translated.",
+                         code="invalid_request")
 
     def _rewrite_request(self, flow: http.HTTPFlow, route: Route) -> None:
         body = self.gateway.exchange(flow).body
@@ -79,8 +83,7 @@ class Translate:
             fixed, changes = repaired
             record(flow, dropped=changes)
             request.headers.pop("content-encoding", None)
-            request.content = json.dumps({**fixed, "model": upstream_model},
-                                         ensure_ascii=False).encode()
+            request.content = json_bytes({**fixed, "model": upstream_model})
         elif client == provider_format:
             if upstream_model != body["model"]:
                 request.content = replace_top_level_string(request.get_content() or b"",
@@ -92,7 +95,7 @@ class Translate:
             record(flow, dropped=list(translated.dropped), defaulted=list(translated.defaulted))
             # Popped first: with the header on, mitmproxy would re-compress the new content.
             request.headers.pop("content-encoding", None)
-            request.content = json.dumps(translated.body, ensure_ascii=False).encode()
+            request.content = json_bytes(translated.body)
         # The body was parsed as JSON; say so even if the client did not (curl -d).
         request.headers["content-type"] = "application/json"
         path = base_path.rstrip("/") + endpoint

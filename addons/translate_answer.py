@@ -29,6 +29,7 @@ from ..translators.errors import (
     render_error,
 )
 from ..translators.formats import Format
+from ..translators.json_values import json_bytes
 from .answers import error_response
 from .capture import kept_body
 from .fail_closed import fails_closed
@@ -120,6 +121,9 @@ class TranslateAnswer:
                 _json_object(response)  # passed on as it is, if it is an answer at all
         except TranslationError as exc:
             flow.response = error_response(flow, exc.info())
+        except RecursionError:
+            flow.response = error_response(flow, UpstreamFormatError(
+                "the provider's answer is nested too deeply to be translated").info())
 
     def error(self, flow: http.HTTPFlow) -> None:
         """The client went away while its answer streamed: keep what it got. After the
@@ -160,7 +164,7 @@ class TranslateAnswer:
                                             exchange.body if exchange and exchange.body else {},
                                             memory=self.gateway.reasoning)
         response.headers.pop("content-encoding", None)
-        response.content = json.dumps(translated, ensure_ascii=False).encode()
+        response.content = json_bytes(translated)
         response.headers["content-type"] = "application/json"
 
     def _translate_error(self, flow: http.HTTPFlow, route: Route) -> None:
@@ -175,7 +179,7 @@ class TranslateAnswer:
         status, body = render_error(client, _with_provider(route, error))
         response.status_code = status
         response.headers.pop("content-encoding", None)
-        response.content = json.dumps(body, ensure_ascii=False).encode()
+        response.content = json_bytes(body)
         response.headers["content-type"] = "application/json"
 
 

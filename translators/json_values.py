@@ -14,6 +14,15 @@ from typing import Any
 _COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 
 
+_BODY = json.JSONEncoder(ensure_ascii=False)
+
+
+def json_bytes(value: Any) -> bytes:
+    """`value` as a UTF-8 JSON body. A lone surrogate (`"\\ud800"` is valid JSON, not valid
+    Unicode) cannot be UTF-8: it stays the escape it arrived as, the rest stays readable."""
+    return _BODY.encode(value).encode("utf-8", "backslashreplace")
+
+
 def compact_json(value: Any) -> str:
     """`value` as JSON text without spaces, non-ASCII characters kept as they are."""
     return _COMPACT.encode(value)

@@ -131,7 +131,8 @@ def encode_event(data: str, event: str | None = None) -> bytes:
         body = "".join(f"data: {line}\n" for line in lines)
     else:
         body = f"data: {data}\n"
-    return f"{head}{body}\n".encode()
+    # A lone surrogate in JSON data stays its escape (see json_values.json_bytes).
+    return f"{head}{body}\n".encode("utf-8", "backslashreplace")
 
 
 def json_event(payload: Any, event: str | None = None) -> SSEEvent:

@@ -291,3 +291,18 @@ async def test_already_answered_flow_is_left_alone() -> None:
     await run_request_hooks(flow, [Ingress(gateway)])
     assert flow.response is None
     assert METADATA_KEY not in flow.metadata
+
+
+async def test_json_nested_beyond_python_is_a_400_not_a_crash() -> None:
+    content = b'{"model": "m", "x": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    flow = make_flow("POST", "/v1/chat/completions", content=content)
+    await run_request_hooks(flow, [Ingress(make_gateway())])
+    error = assert_openai_error(flow.response, 400, code="invalid_json")
+    assert "nested too deeply" in error["message"]
+
+
+async def test_a_token_header_that_is_not_utf8_is_a_401_not_a_crash() -> None:
+    flow = make_flow("POST", "/v1/chat/completions", chat_body("m"))
+    flow.request.headers[b"authorization"] = b"Bearer \xff\xfe"
+    await run_request_hooks(flow, [Ingress(make_gateway(TOKEN_YAML))])
+    assert_openai_error(flow.response, 401)

@@ -495,3 +495,38 @@ async def test_a_streamed_request_answered_without_a_stream_is_502() -> None:
     TranslateAnswer(gateway).response(flow)
     error = assert_anthropic_error(flow.response, 502, "api_error")
     assert "text/html, not an event stream" in error["message"]
+
+
+@pytest.mark.parametrize(("model", "status"), [("anthropic/claude-x", 400),
+                                               ("openai/gpt-4o", None)])
+async def test_deep_nesting_is_a_400_when_it_must_be_translated(model: str,
+                                                                 status: int | None) -> None:
+    schema = '{"x": ' * 700 + "1" + "}" * 700  # parses, but is walked recursively
+    tool = ('{"type": "function", "function": {"name": "f", "parameters": {"type": '
+            '"object", "properties": {"a": ' + schema + '}}}}')
+    content = ('{"model": "' + model + '", "messages": [{"role": "user", "content": "hi"}], '
+               '"tools": [' + tool + ']}').encode()
+    flow, _ = await translated(content=content)
+    if status is None:
+        assert flow.response is None  # same format: the provider decides
+        assert flow.request.content == content.replace(model.encode(), b"gpt-4o")
+    else:
+        error = assert_openai_error(flow.response, status)
+        assert "nested too deeply" in error["message"]
+
+
+async def test_a_lone_surrogate_stays_an_escape_through_translation() -> None:
+    content = b'{"model": "anthropic/claude-x", "messages": [{"role": "user", ' \
+              b'"content": "\\ud800 hi"}]}'
+    flow, gateway = await translated(content=content)
+    assert flow.response is None
+    assert b'"\\ud800 hi"' in (flow.request.content or b"")
+    assert json_body(flow.request)["messages"][0]["content"] == "\ud800 hi"
+
+    answer(flow, 200, json.dumps({
+        "id": "msg_1", "type": "message", "role": "assistant", "model": "claude-x",
+        "content": [{"type": "text", "text": "\ud800 back"}], "stop_reason": "end_turn",
+        "usage": {"input_tokens": 1, "output_tokens": 1}}).encode())
+    TranslateAnswer(gateway).response(flow)
+    assert flow.response is not None and flow.response.status_code == 200
+    assert json_body(flow.response)["choices"][0]["message"]["content"] == "\ud800 back"

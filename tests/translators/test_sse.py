@@ -138,3 +138,10 @@ def test_event_json_parses_and_done_is_not_json() -> None:
     assert SSEEvent(DONE).is_done
     with pytest.raises(ValueError):
         SSEEvent(DONE).json()
+
+
+def test_a_lone_surrogate_is_framed_as_its_json_escape() -> None:
+    from mitmllm.translators.sse import encode_event, json_event
+
+    framed = encode_event(json_event({"text": "\ud800!"}).data)
+    assert framed == b'data: {"text":"\\ud800!"}\n\n'
