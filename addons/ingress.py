@@ -14,10 +14,11 @@ import hmac
 import json
 from typing import Any
 
-from mitmproxy import http
+from mitmproxy import ctx, http
 
+from ..translators.errors import ErrorInfo
 from ..translators.formats import Format
-from .answers import answer_error, is_answered
+from .answers import answer_error, error_response, is_answered
 from .fail_closed import fails_closed
 from .state import REDACTED, Gateway, Kind, info, is_routed_replay, record
 
@@ -73,6 +74,20 @@ def classify(method: str, path: str) -> tuple[Kind, Format, str | None]:
 class Ingress:
     def __init__(self, gateway: Gateway):
         self.gateway = gateway
+        self._running = False
+        gateway.on_config(lambda old, new: self._limit_bodies())
+
+    def running(self) -> None:
+        self._running = True
+        self._limit_bodies()
+
+    def _limit_bodies(self) -> None:
+        """Bodies are bounded while they arrive, by mitmproxy itself (`body_size_limit`);
+        the answer is still mitmllm's, in the client's format (`upstream.body_too_large`)."""
+        if self._running:
+            limit = body_size_limit(self.gateway)
+            if ctx.options.body_size_limit != limit:
+                ctx.options.body_size_limit = limit
 
     @fails_closed("read the request")
     def requestheaders(self, flow: http.HTTPFlow) -> None:
@@ -169,9 +184,20 @@ class Ingress:
         return int(self.gateway.config.listen.max_body_mb * 1024 * 1024)
 
     def _too_large(self, flow: http.HTTPFlow) -> None:
-        limit = self.gateway.config.listen.max_body_mb
-        answer_error(flow, 413, f"The request body is larger than listen.max_body_mb "
-                     f"({limit:g} MB).", code="request_too_large")
+        flow.response = error_response(flow, request_too_large(self.gateway))
+
+
+def request_too_large(gateway: Gateway) -> ErrorInfo:
+    limit = gateway.config.listen.max_body_mb
+    return ErrorInfo(413, f"The request body is larger than listen.max_body_mb ({limit:g} MB).",
+                     code="request_too_large")
+
+
+def body_size_limit(gateway: Gateway) -> str:
+    """mitmproxy's `body_size_limit` for the config's `listen.max_body_mb`: mitmproxy then
+    stops reading a body (the request's, or a provider's whole answer) as soon as it is
+    over, instead of holding all of it in memory first."""
+    return str(int(gateway.config.listen.max_body_mb * 1024 * 1024))
 
 
 def _raw(text: str) -> bytes:

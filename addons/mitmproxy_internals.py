@@ -12,8 +12,9 @@ gateway's terms:
   (`wire_request`, `request_sent`, `response_activity`, `wakeup`, `upstream_error`),
   questions (`http_flow`, `awaiting_response`, `streaming_response`) and answers
   (`wake_after`, `cancel_request`, `run_error_hook`, `respond`, `end_response`,
-  `abort_response`). Only those points are hooked: the events in between (each chunk of
-  a stream) run through mitmproxy's code unwrapped, but for one timestamp per chunk.
+  `abort_response`); `body_too_large` answers in place of mitmproxy's size-limit page.
+  Only those points are hooked: the events in between (each chunk of a stream) run
+  through mitmproxy's code unwrapped, but for one timestamp per chunk.
 - `ReverseHttpLayer`: mitmproxy's reverse-proxy HTTP layer, its streams made by `new_stream`.
 - `install_http_layer`: the `next_layer` hook's part, in place of mitmproxy's own choice.
 - `contract_problems()`: one sentence per entry of `NEEDS` (what all this relies on) that
@@ -69,6 +70,8 @@ except ImportError as exc:  # a release moved or renamed one of them
         f"is built on ({exc}); mitmllm is verified with mitmproxy {VERIFIED}") from exc
 
 CommandGenerator = Generator[Command, Any, Any]
+# How mitmproxy's size check fails a body over `body_size_limit`.
+TOO_LARGE = frozenset({ErrorCode.REQUEST_TOO_LARGE, ErrorCode.RESPONSE_TOO_LARGE})
 
 
 def _untyped(commands: Any) -> CommandGenerator:
@@ -107,6 +110,12 @@ class HookedHttpStream(HttpStream):
         """The server side failed (unreachable, closed, reset) while the client can still
         be answered. Return the commands that answer it, or None for mitmproxy's own
         handling (an HTML 502 page before the answer, a cut connection during it)."""
+        return None
+
+    def body_too_large(self, request: bool) -> http.Response | None:
+        """A body went over the option `body_size_limit` (the request's, or the server's
+        buffered answer's), checked as it arrives; the flow's `error` says so and the error
+        hook has run. Return the answer for the client, or None for mitmproxy's HTML page."""
         return None
 
     # --- questions --------------------------------------------------------------------
@@ -204,6 +213,35 @@ class HookedHttpStream(HttpStream):
         self.response_activity()
         return _untyped(super().state_consume_response_body(event))
 
+    def check_body_size(self, request: bool) -> CommandGenerator:
+        """mitmproxy's own size check, with its error page to the client replaced by
+        `body_too_large`'s answer (sent whole; the connection then closes as mitmproxy's
+        would)."""
+        commands = _untyped(super().check_body_size(request))
+        reply = None
+        try:
+            while True:
+                command = commands.send(reply)
+                reply = None
+                if isinstance(command, SendHttp) and command.connection is self.context.client \
+                        and isinstance(command.event, ResponseProtocolError) \
+                        and command.event.code in TOO_LARGE:
+                    answer = self.body_too_large(request)
+                    if answer is not None:
+                        yield from self._send_whole(answer)
+                        continue
+                reply = yield command
+        except StopIteration as stop:
+            return stop.value
+
+    def _send_whole(self, response: http.Response) -> CommandGenerator:
+        content = response.raw_content or b""
+        yield SendHttp(ResponseHeaders(self.stream_id, response, not content),
+                       self.context.client)
+        if content:
+            yield SendHttp(ResponseData(self.stream_id, content), self.context.client)
+        yield SendHttp(ResponseEndOfMessage(self.stream_id), self.context.client)
+
     def handle_protocol_error(self, event: RequestProtocolError | ResponseProtocolError
                               ) -> CommandGenerator:
         # The condition under which mitmproxy itself would run the error hook.
@@ -298,6 +336,8 @@ NO_SECRET = ("the request would reach the provider without its secret headers (o
              "redacted marker)")
 NO_ERROR_ANSWER = ("an unreachable or failing provider would get mitmproxy's HTML 502 page "
                    "or a cut stream instead of an error in the client's format")
+NO_SIZE_ANSWER = ("a body over listen.max_body_mb would get mitmproxy's HTML 413 page instead "
+                  "of an error in the client's format")
 NO_LAYER = ("mitmllm's HTTP layer would not be installed: no secrets on the wire, no "
             "timeouts, no error answers in the client's format")
 
@@ -322,6 +362,7 @@ NEEDS: tuple[Need, ...] = (
     Need(HttpStream, "state_done", NO_ERROR_ANSWER),
     Need(HttpStream, "state_errored", NO_ERROR_ANSWER),
     Need(HttpStream, "handle_protocol_error", NO_ERROR_ANSWER, ("event",), overridden=True),
+    Need(HttpStream, "check_body_size", NO_SIZE_ANSWER, ("request",), overridden=True),
     Need(HttpStream, "check_killed",
          "a flow killed during the error hook would be answered twice", ("emit_error_hook",)),
     Need(HttpLayer, "__init__", NO_LAYER, ("context", "mode")),
@@ -346,6 +387,8 @@ NEEDS: tuple[Need, ...] = (
     Need(HttpErrorHook, "__init__", NO_ERROR_ANSWER, ("flow",)),
     Need(ErrorCode, "CANCEL", "a timed-out request would not be cancelled upstream"),
     Need(ErrorCode, "GENERIC_SERVER_ERROR", NO_ERROR_ANSWER),
+    Need(ErrorCode, "REQUEST_TOO_LARGE", NO_SIZE_ANSWER),
+    Need(ErrorCode, "RESPONSE_TOO_LARGE", NO_SIZE_ANSWER),
     Need(RequestWakeup, "__init__", NO_TIMEOUT, ("delay",)),
     Need(Wakeup, "__init__", NO_TIMEOUT, ("command",)),
 )

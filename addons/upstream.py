@@ -36,6 +36,7 @@ from mitmproxy.proxy.mode_specs import ReverseMode
 
 from ..translators.errors import ErrorInfo
 from .answers import error_response
+from .ingress import request_too_large
 from .mitmproxy_internals import (
     VERIFIED,
     CommandGenerator,
@@ -107,6 +108,19 @@ class GatewayHttpStream(HookedHttpStream):
         if self.gateway.route(self._flow()) is None:
             return None  # not a provider's answer (a gateway answer, an unrouted flow)
         return self._fail_upstream(message, code)
+
+    def body_too_large(self, request: bool) -> http.Response | None:
+        flow_ = self._flow()
+        if request:
+            # Ingress may have answered already (a declared Content-Length over the limit).
+            return flow_.response or error_response(flow_, request_too_large(self.gateway))
+        route = self.gateway.route(flow_)
+        if route is None:
+            return None
+        limit = self.gateway.config.listen.max_body_mb
+        return error_response(flow_, ErrorInfo(
+            502, f"Provider '{route.provider_name}' answered with a body larger than "
+                 f"listen.max_body_mb ({limit:g} MB).", code="bad_upstream_response"))
 
     def _fail_upstream(self, message: str, code: ErrorCode | None = None) -> CommandGenerator:
         flow_ = self._flow()
