@@ -3,8 +3,16 @@
 Option `mitmllm_config` names the file (else `$MITMLLM_CONFIG`, else the user config dir).
 An invalid file at start is an `OptionsError` (mitmproxy refuses to start and says why); an
 invalid edit while running is logged and the last good config stays in force, so a typo
-never takes the proxy down. Changes are noticed by polling the file's mtime and size once a
-second: portable, and one `stat` a second costs nothing.
+never takes the proxy down. So does a file that is empty, or that lost its `providers:` key
+while providers were configured (an editor's half-written save): removing every provider
+takes an explicit `providers: []`. Changes are noticed by polling the file's mtime and size
+once a second: portable, and one `stat` a second costs nothing.
+
+The listen address and token are the ones the proxy was started with: a reload that changes
+`listen.host`, `listen.port` or `listen.token` keeps them in force and says a restart is
+needed (a file edited to drop the token must not open a port bound to all interfaces). The
+token rule looks at the address actually bound (mitmproxy's `listen_host`, where an empty
+value means every interface): anything but loopback needs `listen.token`.
 """
 
 from __future__ import annotations
@@ -12,12 +20,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from dataclasses import replace
 from pathlib import Path
 
+import yaml
 from mitmproxy import ctx, exceptions
 
+from ..config.model import GatewayConfig, ListenConfig
 from ..config.schema import ConfigError
 from ..config.store import config_path, load_config
+from .admin_access import is_loopback
 from .state import Gateway
 
 logger = logging.getLogger(__name__)
@@ -32,6 +44,7 @@ class ConfigWatcher:
         self.path: Path | None = None
         self._signature: tuple[int, int] | None = None
         self._task: asyncio.Task[None] | None = None
+        self._listen: ListenConfig | None = None  # as the proxy was started
 
     def load(self, loader) -> None:  # type: ignore[no-untyped-def]
         loader.add_option(
@@ -41,17 +54,30 @@ class ConfigWatcher:
         )
 
     def configure(self, updated: set[str]) -> None:
-        if "mitmllm_config" not in updated and self.path is not None:
-            return
-        path = config_path(ctx.options.mitmllm_config or None)
-        try:
-            config = load_config(path)
-        except ConfigError as exc:
-            raise exceptions.OptionsError(str(exc)) from exc
-        self.path = path
-        self._signature = _signature(path)
-        self.gateway.publish_config(config)
-        logger.info("config %s: %d provider(s)", path, len(config.providers))
+        if "mitmllm_config" in updated or self.path is None:
+            path = config_path(ctx.options.mitmllm_config or None)
+            try:
+                config = load_config(path)
+            except ConfigError as exc:
+                raise exceptions.OptionsError(str(exc)) from exc
+            self.path = path
+            self._signature = _signature(path)
+            self._listen = config.listen
+            self.gateway.publish_config(config)
+            logger.info("config %s: %d provider(s)", path, len(config.providers))
+        if updated & {"mitmllm_config", "listen_host"}:
+            self._check_bound_address()
+
+    def _check_bound_address(self) -> None:
+        if ctx.master.addons.get("proxyserver") is None:
+            return  # no proxy listens here (a test, a tool reading saved flows)
+        bound = ctx.options.listen_host
+        if (not bound or not is_loopback(bound)) and bound != "localhost" \
+                and not self.gateway.config.listen.token:
+            where = bound or "every interface"
+            raise exceptions.OptionsError(
+                f"listening on {where} needs listen.token in {self.path}: anyone who can "
+                "reach the port could otherwise spend your keys")
 
     def running(self) -> None:
         if self._task is None:
@@ -81,12 +107,40 @@ class ConfigWatcher:
             return False
         try:
             config = load_config(self.path)
+            self._refuse_lost_providers(config)
         except ConfigError as exc:
             logger.error("config not reloaded, keeping the previous one: %s", exc)
             return False
-        self.gateway.publish_config(config)
+        self.gateway.publish_config(self._with_started_listen(config))
         logger.info("config reloaded: %d provider(s)", len(config.providers))
         return True
+
+    def _refuse_lost_providers(self, config: GatewayConfig) -> None:
+        """An empty file, or one without its `providers:` key, while providers are
+        configured is a half-written save, not a wish to remove them all."""
+        if config.providers or not self.gateway.config.providers or self.path is None:
+            return
+        try:
+            data = yaml.safe_load(self.path.read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError):
+            data = None
+        if not isinstance(data, dict) or "providers" not in data:
+            raise ConfigError("it is empty or has no `providers:` key (a half-written save?); "
+                              "to remove every provider write `providers: []`", path=self.path)
+
+    def _with_started_listen(self, config: GatewayConfig) -> GatewayConfig:
+        """The address and token stay those the proxy was started with; a change to them
+        is said to need a restart (max_body_mb applies at once)."""
+        started = self._listen
+        if started is None:
+            return config
+        wanted = config.listen
+        kept = replace(wanted, host=started.host, port=started.port, token=started.token)
+        if kept != wanted:
+            logger.warning("config %s: listen.host, listen.port and listen.token take effect "
+                           "only when mitmllm restarts; the running proxy keeps its address "
+                           "and token", self.path)
+        return replace(config, listen=kept)
 
 
 def _signature(path: Path) -> tuple[int, int] | None:

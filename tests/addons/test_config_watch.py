@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -188,3 +190,46 @@ def test_other_options_do_not_reload_and_a_new_path_does(tmp_path: Path) -> None
         tctx.configure(watcher, mitmllm_config=str(second))
         assert publications == [1, 2]
         assert watcher.path == second
+
+
+@contextmanager
+def started(tmp_path: Path, text: str) -> Iterator[tuple[ConfigWatcher, Gateway, Path]]:
+    path = tmp_path / "config.yaml"
+    write(path, text, 1_000_000_000_000)
+    gateway = Gateway()
+    watcher = ConfigWatcher(gateway)
+    with taddons.context(watcher) as tctx:
+        tctx.configure(watcher, mitmllm_config=str(path))
+        yield watcher, gateway, path
+
+
+@pytest.mark.parametrize("text", ["", "   \n", "# only a comment\n",
+                                  "listen: {host: 127.0.0.1, port: 1444}\n"])
+def test_an_empty_or_truncated_file_keeps_the_providers(tmp_path: Path, text: str,
+                                                        caplog: pytest.LogCaptureFixture) -> None:
+    with started(tmp_path, GOOD_TWO) as (watcher, gateway, path):
+        write(path, text, 2_000_000_000_000)
+        with caplog.at_level(logging.ERROR):
+            assert watcher.check() is False
+        assert names(gateway) == ["ollama", "lmstudio"]
+        assert "providers: []" in caplog.text  # says how to remove them all on purpose
+
+        write(path, "providers: []\n", 3_000_000_000_000)
+        assert watcher.check() is True
+        assert names(gateway) == []
+
+
+def test_listen_changes_wait_for_a_restart(tmp_path: Path,
+                                           caplog: pytest.LogCaptureFixture) -> None:
+    with_token = "listen: {host: 0.0.0.0, port: 1444, token: t0k3n, max_body_mb: 8}\n" + \
+        GOOD.split("\n", 1)[1]
+    with started(tmp_path, with_token) as (watcher, gateway, path):
+        opened = "listen: {host: 127.0.0.1, port: 1555, token: null, max_body_mb: 4}\n" + \
+            GOOD.split("\n", 1)[1]
+        write(path, opened, 2_000_000_000_000)
+        with caplog.at_level(logging.WARNING):
+            assert watcher.check() is True
+        listen = gateway.config.listen
+        assert (listen.host, listen.port, listen.token) == ("0.0.0.0", 1444, "t0k3n")
+        assert listen.max_body_mb == 4  # this one applies at once
+        assert "restart" in caplog.text and "t0k3n" not in caplog.text
