@@ -15,7 +15,8 @@ gateway's terms:
   `abort_response`); `body_too_large` answers in place of mitmproxy's size-limit page.
   Only those points are hooked: the events in between (each chunk of a stream) run
   through mitmproxy's code unwrapped, but for one timestamp per chunk.
-- `ReverseHttpLayer`: mitmproxy's reverse-proxy HTTP layer, its streams made by `new_stream`.
+- `ReverseHttpLayer`: mitmproxy's reverse-proxy HTTP layer, its streams made by `new_stream`,
+  with a deadline for each request's headers (`header_timeout`).
 - `install_http_layer`: the `next_layer` hook's part, in place of mitmproxy's own choice.
 - `contract_problems()`: one sentence per entry of `NEEDS` (what all this relies on) that
   the installed mitmproxy lacks, saying what would break; `tests/addons/
@@ -31,6 +32,7 @@ formatting between them).
 from __future__ import annotations
 
 import inspect
+import time
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, is_dataclass, replace
 from typing import Any, cast
@@ -44,8 +46,8 @@ VERIFIED = "12.0.0 to 12.3.1"  # the releases the docstring lists
 try:
     from mitmproxy.addons.next_layer import stack_match
     from mitmproxy.net.tls import starts_like_tls_record
-    from mitmproxy.proxy.commands import Command, RequestWakeup
-    from mitmproxy.proxy.events import Event, Start, Wakeup
+    from mitmproxy.proxy.commands import CloseConnection, Command, RequestWakeup
+    from mitmproxy.proxy.events import DataReceived, Event, Start, Wakeup
     from mitmproxy.proxy.layer import Layer, NextLayer
     from mitmproxy.proxy.layers.http import (
         DropStream,
@@ -278,17 +280,53 @@ class HookedHttpStream(HttpStream):
 
 class ReverseHttpLayer(HttpLayer):
     """mitmproxy's HTTP layer as its NextLayer addon sets it up for a reverse proxy, but
-    with streams made by `new_stream`."""
+    with streams made by `new_stream`, and a deadline for a request's headers: a client
+    that starts a request and has not finished its headers `header_timeout` seconds later
+    (a slow-headers attack holds a connection with one byte at a time, which mitmproxy's
+    idle timeout never sees as idle) is disconnected."""
 
-    def __init__(self, context: Context):
+    def __init__(self, context: Context, header_timeout: float | None = None):
         super().__init__(context, HTTPMode.transparent)
+        self.header_timeout = header_timeout
+        self._headers_since: float | None = None  # a request started, headers incomplete
+        self._header_timer: RequestWakeup | None = None
 
     def new_stream(self, context: Context, stream_id: int) -> HttpStream:
         return HttpStream(context, stream_id)
 
     def make_stream(self, stream_id: int) -> CommandGenerator:
+        self._headers_since = None  # the headers are complete
         stream = self.streams[stream_id] = self.new_stream(self.context.fork(), stream_id)
         yield from self.event_to_child(stream, Start())
+
+    def _handle_event(self, event: Event) -> CommandGenerator:
+        if isinstance(event, Wakeup) and event.command is self._header_timer:
+            self._header_timer = None
+            return self._headers_due()
+        commands = _untyped(super()._handle_event(event))
+        if self.header_timeout and isinstance(event, DataReceived) \
+                and event.connection is self.context.client and not self.streams \
+                and self._headers_since is None:
+            self._headers_since = time.monotonic()  # the first byte of a new request
+            return self._then_arm(commands, self.header_timeout)
+        return commands
+
+    def _then_arm(self, commands: CommandGenerator, delay: float) -> CommandGenerator:
+        result = yield from commands
+        if self._headers_since is not None and self._header_timer is None:
+            self._header_timer = RequestWakeup(delay)
+            yield self._header_timer
+        return result
+
+    def _headers_due(self) -> CommandGenerator:
+        if self._headers_since is None or not self.header_timeout:
+            return
+        waited = time.monotonic() - self._headers_since
+        if waited < self.header_timeout:  # a newer request started since: its own deadline
+            self._header_timer = RequestWakeup(self.header_timeout - waited)
+            yield self._header_timer
+            return
+        yield CloseConnection(self.context.client)
 
 
 def install_http_layer(nextlayer: NextLayer, wanted: Callable[[connection.Client], bool],
@@ -338,6 +376,8 @@ NO_ERROR_ANSWER = ("an unreachable or failing provider would get mitmproxy's HTM
                    "or a cut stream instead of an error in the client's format")
 NO_SIZE_ANSWER = ("a body over listen.max_body_mb would get mitmproxy's HTML 413 page instead "
                   "of an error in the client's format")
+NO_HEADER_TIMEOUT = ("a client sending its headers a byte at a time would hold a connection "
+                     "forever")
 NO_LAYER = ("mitmllm's HTTP layer would not be installed: no secrets on the wire, no "
             "timeouts, no error answers in the client's format")
 
@@ -367,6 +407,10 @@ NEEDS: tuple[Need, ...] = (
          "a flow killed during the error hook would be answered twice", ("emit_error_hook",)),
     Need(HttpLayer, "__init__", NO_LAYER, ("context", "mode")),
     Need(HttpLayer, "make_stream", NO_LAYER, ("stream_id",), overridden=True),
+    Need(HttpLayer, "_handle_event", NO_HEADER_TIMEOUT, ("event",), overridden=True),
+    Need(HttpLayer, "streams", NO_HEADER_TIMEOUT),
+    Need(DataReceived, "connection", NO_HEADER_TIMEOUT),
+    Need(CloseConnection, "__init__", NO_HEADER_TIMEOUT, ("connection",)),
     Need(HttpLayer, "event_to_child", NO_LAYER, ("child", "event")),
     Need(HTTPMode, "transparent", NO_LAYER),
     Need(NextLayer, "layer", NO_LAYER),

@@ -147,9 +147,14 @@ class GatewayHttpStream(HookedHttpStream):
         return flow_
 
 
+# Seconds a client may take over a request's headers, from their first byte (nginx's
+# client_header_timeout is 60 s; an SDK sends them in one write).
+HEADER_TIMEOUT = 30.0
+
+
 class GatewayHttpLayer(ReverseHttpLayer):
     def __init__(self, context: Context, gateway: Gateway):
-        super().__init__(context)
+        super().__init__(context, header_timeout=HEADER_TIMEOUT)
         self.gateway = gateway
 
     def new_stream(self, context: Context, stream_id: int) -> GatewayHttpStream:

@@ -22,7 +22,7 @@ from mitmproxy.proxy.mode_specs import ProxyMode
 from support.addon_helpers import chat_body, messages_body, publish
 from support.playbook import Playbook, closed, sent_to, wakeups
 
-from mitmllm.addons import pipeline, upstream
+from mitmllm.addons import mitmproxy_internals, pipeline, upstream
 from mitmllm.addons.credentials import REDACTED
 from mitmllm.addons.state import Gateway, info
 from mitmllm.addons.upstream import GatewayHttpLayer
@@ -319,3 +319,50 @@ async def test_provider_failing_mid_stream_ends_the_clients_stream_with_its_erro
     assert b"broke off the answer" in tail
     assert not closed(conn.client, out)
     assert conn.flow.error is not None
+
+
+# --- a request's headers have a deadline ---------------------------------------------------
+
+
+class LayerClock:
+    """What the layer's `time.monotonic` answers: moves only when told."""
+
+    def __init__(self) -> None:
+        self.now = 5000.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+
+async def test_headers_sent_a_byte_at_a_time_get_the_connection_closed(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = LayerClock()
+    monkeypatch.setattr(mitmproxy_internals, "time", fake)
+    conn = Session()
+    await conn.start()
+    out = await conn.send(b"POST /v1/chat/completions HTTP/1.1\r\nhost: 127.0.0.1\r\n")
+    (timer,) = wakeups(out)
+    assert timer.delay == upstream.HEADER_TIMEOUT
+    fake.now += 10
+    assert wakeups(await conn.send(b"x-slow: 1\r\n")) == []  # still the first deadline
+    fake.now += upstream.HEADER_TIMEOUT - 10
+    assert closed(conn.client, await conn.playbook.wake(timer))
+    assert conn.playbook.opened == []  # nothing reached a provider
+
+
+async def test_headers_in_time_are_not_cut_and_the_next_request_gets_its_own_deadline(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = LayerClock()
+    monkeypatch.setattr(mitmproxy_internals, "time", fake)
+    conn = Session()
+    await conn.start()
+    out = await conn.send(b"GET /health HTTP/1.1\r\n")
+    (timer,) = wakeups(out)
+    out = await conn.send(b"host: 127.0.0.1\r\n\r\n")
+    assert parse_response(sent_to(conn.client, out))[0] == 200
+    fake.now += upstream.HEADER_TIMEOUT + 1
+    assert not closed(conn.client, await conn.playbook.wake(timer))
+    out = await conn.send(b"GET /health HTTP/1.1\r\n")  # keep-alive: a new request starts
+    (second,) = wakeups(out)
+    fake.now += upstream.HEADER_TIMEOUT
+    assert closed(conn.client, await conn.playbook.wake(second))
