@@ -67,6 +67,7 @@ class Inspect:
 
     def running(self) -> None:
         self._viewed = ctx.master.addons.get("view") is not None
+        self.configure(set())
 
     def load(self, loader) -> None:  # type: ignore[no-untyped-def]
         loader.add_option(
@@ -75,12 +76,13 @@ class Inspect:
             "(what the provider sent, what the client got), in MiB; 0 keeps nothing.")
 
     def configure(self, updated: set[str]) -> None:
-        if "mitmllm_keep_mb" in updated:
-            keep = ctx.options.mitmllm_keep_mb
-            if keep < 0:
-                raise exceptions.OptionsError(
-                    f"mitmllm_keep_mb must be 0 or more, not {keep:g}")
-            self.gateway.keep_bytes = int(keep * MB)
+        # Read on every configure, not only when named in `updated`: a value set before
+        # this addon was registered (`update_defer`, as `mitmllm run` sets 0) arrives in
+        # no `updated` of ours.
+        keep = ctx.options.mitmllm_keep_mb
+        if keep < 0:
+            raise exceptions.OptionsError(f"mitmllm_keep_mb must be 0 or more, not {keep:g}")
+        self.gateway.keep_bytes = int(keep * MB)
 
     def request(self, flow: http.HTTPFlow) -> None:
         self._label(flow)

@@ -89,6 +89,8 @@ class HookedHttpStream(HttpStream):
     def __init__(self, context: Context, stream_id: int):
         super().__init__(context, stream_id)
         self._request_written = False
+        # Set by `ReverseHttpLayer`: asks the layer for a wakeup (see `wake_after`).
+        self.alarm: Callable[[int, float], None] | None = None
 
     # --- hooks for subclasses ---------------------------------------------------------
 
@@ -140,7 +142,12 @@ class HookedHttpStream(HttpStream):
     # --- answers ----------------------------------------------------------------------
 
     def wake_after(self, delay: float) -> CommandGenerator:
-        """Ask the proxy server to call `wakeup` in `delay` seconds."""
+        """Have `wakeup` called in `delay` seconds. Through the layer when there is one: a
+        stream's own RequestWakeup would keep the whole stream (its flow, its bodies) alive
+        in mitmproxy's HttpLayer until the timer fires, long after the flow ended."""
+        if self.alarm is not None:
+            self.alarm(self.stream_id, delay)
+            return
         yield RequestWakeup(delay)
 
     def cancel_request(self, reason: str) -> CommandGenerator:
@@ -280,16 +287,26 @@ class HookedHttpStream(HttpStream):
 
 class ReverseHttpLayer(HttpLayer):
     """mitmproxy's HTTP layer as its NextLayer addon sets it up for a reverse proxy, but
-    with streams made by `new_stream`, and a deadline for a request's headers: a client
-    that starts a request and has not finished its headers `header_timeout` seconds later
-    (a slow-headers attack holds a connection with one byte at a time, which mitmproxy's
-    idle timeout never sees as idle) is disconnected."""
+    with streams made by `new_stream`, and two timers of its own:
+
+    - the streams' wakeups (`HookedHttpStream.wake_after`): one RequestWakeup of the layer
+      for the earliest one, the streams known only by id, so a finished stream is gone at
+      once instead of living on until its timer fires;
+    - a deadline for a request's headers: a client that starts a request and has not
+      finished its headers `header_timeout` seconds later (a slow-headers attack holds a
+      connection with one byte at a time, which mitmproxy's idle timeout never sees as
+      idle) is disconnected.
+    """
 
     def __init__(self, context: Context, header_timeout: float | None = None):
         super().__init__(context, HTTPMode.transparent)
         self.header_timeout = header_timeout
         self._headers_since: float | None = None  # a request started, headers incomplete
         self._header_timer: RequestWakeup | None = None
+        self._alarms: dict[int, float] = {}  # stream id -> when it wants its wakeup
+        self._alarm_timer: RequestWakeup | None = None
+        self._alarm_at = 0.0  # when `_alarm_timer` fires
+        self._alarms_changed = False
 
     def new_stream(self, context: Context, stream_id: int) -> HttpStream:
         return HttpStream(context, stream_id)
@@ -297,26 +314,56 @@ class ReverseHttpLayer(HttpLayer):
     def make_stream(self, stream_id: int) -> CommandGenerator:
         self._headers_since = None  # the headers are complete
         stream = self.streams[stream_id] = self.new_stream(self.context.fork(), stream_id)
+        if isinstance(stream, HookedHttpStream):
+            stream.alarm = self._set_alarm
         yield from self.event_to_child(stream, Start())
+
+    def _set_alarm(self, stream_id: int, delay: float) -> None:
+        self._alarms[stream_id] = time.monotonic() + delay
+        self._alarms_changed = True
 
     def _handle_event(self, event: Event) -> CommandGenerator:
         if isinstance(event, Wakeup) and event.command is self._header_timer:
             self._header_timer = None
             return self._headers_due()
+        if isinstance(event, Wakeup) and event.command is self._alarm_timer:
+            self._alarm_timer = None
+            return self._then_timers(self._alarms_due(event))
         commands = _untyped(super()._handle_event(event))
         if self.header_timeout and isinstance(event, DataReceived) \
                 and event.connection is self.context.client and not self.streams \
                 and self._headers_since is None:
             self._headers_since = time.monotonic()  # the first byte of a new request
-            return self._then_arm(commands, self.header_timeout)
-        return commands
+        return self._then_timers(commands)
 
-    def _then_arm(self, commands: CommandGenerator, delay: float) -> CommandGenerator:
+    def _then_timers(self, commands: CommandGenerator) -> CommandGenerator:
+        """`yield from commands`, then whatever timer the layer now needs."""
         result = yield from commands
-        if self._headers_since is not None and self._header_timer is None:
-            self._header_timer = RequestWakeup(delay)
+        if self._headers_since is not None and self._header_timer is None \
+                and self.header_timeout:
+            self._header_timer = RequestWakeup(self.header_timeout)
             yield self._header_timer
+        if self._alarms_changed:
+            self._alarms_changed = False
+            earliest = min(self._alarms.values(), default=None)
+            if earliest is not None and (self._alarm_timer is None
+                                         or earliest < self._alarm_at):
+                self._alarm_at = earliest
+                self._alarm_timer = RequestWakeup(max(earliest - time.monotonic(), 0.0))
+                yield self._alarm_timer
         return result
+
+    def _alarms_due(self, event: Wakeup) -> CommandGenerator:
+        """The streams whose wakeup was due by the timer's time get it (each checks its own
+        clock, and asks again if it was early); the rest wait for the next timer."""
+        due = [sid for sid, at in self._alarms.items() if at <= self._alarm_at]
+        for stream_id in due:
+            del self._alarms[stream_id]
+            stream = self.streams.get(stream_id)
+            if stream is not None:
+                yield from self.event_to_child(stream, event)
+        self._alarms = {sid: at for sid, at in self._alarms.items() if sid in self.streams}
+        self._alarms_changed = True  # the next earliest, if any
 
     def _headers_due(self) -> CommandGenerator:
         if self._headers_since is None or not self.header_timeout:

@@ -122,3 +122,22 @@ async def test_errors_are_logged_and_gateway_answers_are_not(
     lines = [r.getMessage() for r in caplog.records if r.name == "mitmllm"]
     assert len(lines) == 1
     assert "error" in lines[0] and "gpt-4o" in lines[0]
+
+
+async def test_a_keep_set_before_the_addon_loads_is_applied() -> None:
+    # `mitmllm run` sets mitmllm_keep_mb=0 with update_defer, before the pipeline exists.
+    from mitmproxy import options
+    from mitmproxy.addons import core
+    from mitmproxy.master import Master
+
+    from mitmllm.addons import pipeline
+    from mitmllm.addons.state import Gateway
+
+    opts = options.Options()
+    master = Master(opts)
+    master.addons.add(core.Core())
+    opts.update_defer(mitmllm_keep_mb=0)
+    gateway = Gateway()
+    master.addons.add(*pipeline(gateway))
+    opts.update(listen_port=1)  # any later change of options
+    assert gateway.keep_bytes == 0
