@@ -11,10 +11,12 @@ from .admin import Admin
 from .config_watch import ConfigWatcher
 from .connections import Connections
 from .credentials import Credentials
+from .drain import Drain
 from .head import HeadRequests
 from .ingress import Ingress
 from .inspect import Inspect
 from .local import Local
+from .metrics import Metrics
 from .models_endpoint import ModelsEndpoint
 from .providers_page import ProvidersPage
 from .router import Router
@@ -30,6 +32,7 @@ def pipeline(gateway: Gateway | None = None, secrets: Secrets | None = None) -> 
     local = Local(gateway)
     connections = Connections(gateway)
     watcher = ConfigWatcher(gateway)
+    drain = Drain(gateway)
     return [
         watcher,  # publishes the config every other addon reads
         UpstreamErrors(gateway),  # the provider leg: wire-only secrets, timeouts, failures
@@ -43,6 +46,8 @@ def pipeline(gateway: Gateway | None = None, secrets: Secrets | None = None) -> 
         Credentials(gateway),  # host, port, scheme; the provider's headers and secrets
         connections,  # provider states and discovered models
         ModelsEndpoint(gateway, connections, local.model_ids),  # GET /v1/models
+        Metrics(gateway),  # Prometheus metrics of model requests, GET /metrics
+        drain,  # flows under way; a graceful stop on SIGTERM
         HeadRequests(),  # HEAD: the headers of the answer, without its body
         Inspect(gateway),  # labels, one log line per flow, mitmweb told of the changes
         MitmllmViews(),  # the `mitmllm` and `SSE` contentviews (no hooks on the data path)

@@ -1,4 +1,4 @@
-"""Admin: answers `GET /`, `GET /health` and `GET /admin/providers` from memory.
+"""Admin: answers `GET /`, `GET /health`, `GET /ready` and `GET /admin/providers` from memory.
 
 Hook: `request`, for the flows ingress classified as `root`, `health` or `admin` (ingress has
 also checked the listen token, which `/health` does not need). `/` says what this is and
@@ -42,6 +42,8 @@ ENDPOINTS = {
     "responses": "/v1/responses",
     "models": "/v1/models",
     "health": "/health",
+    "ready": "/ready",
+    "metrics": "/metrics",
     "providers_page": "/admin",
     "providers": "/admin/providers",
 }
@@ -81,8 +83,19 @@ class Admin:
             flow.response = root_answer(flow.request)
         elif kind == "health":
             flow.response = json_response(200, {"status": "ok"})
+        elif kind == "ready":
+            flow.response = self.readiness()
         elif kind == "admin":
             flow.response = json_response(200, self.providers_payload())
+
+    def readiness(self) -> http.Response:
+        """Whether to send this instance work: its config is loaded and it is not draining
+        (load balancers and Kubernetes take it out while it finishes what it has)."""
+        if self.gateway.draining:
+            return json_response(503, {"status": "draining"})
+        if not self.gateway.config_loaded:
+            return json_response(503, {"status": "starting"})
+        return json_response(200, {"status": "ready"})
 
     def providers_payload(self) -> list[dict[str, Any]]:
         rows = [provider_row(self.connections.status(p), p)

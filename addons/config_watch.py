@@ -64,6 +64,7 @@ class ConfigWatcher:
             self._signature = _signature(path)
             self._listen = config.listen
             self.gateway.publish_config(config)
+            self.gateway.config_loaded = True
             logger.info("config %s: %d provider(s)", path, len(config.providers))
         if updated & {"mitmllm_config", "listen_host"}:
             self._check_bound_address()

@@ -30,13 +30,16 @@ _ENDPOINTS: dict[str, tuple[str, Kind, Format]] = {
     "/responses": ("POST", "responses", "responses"),
     "/models": ("GET", "models", "openai"),
     "/health": ("GET", "health", "openai"),
+    "/ready": ("GET", "ready", "openai"),
+    "/metrics": ("GET", "metrics", "openai"),
     "/admin/providers": ("GET", "admin", "openai"),
     "/": ("GET", "root", "openai"),
 }
 MODEL_KINDS: frozenset[Kind] = frozenset({"chat", "messages", "responses", "count_tokens"})
-# Answered without the listen token: liveness, and the Providers page's shell and assets
-# (no data in them; the page asks for the token before it calls the API).
-PUBLIC_KINDS: frozenset[Kind] = frozenset({"health", "admin_page"})
+# Answered without the listen token: liveness and readiness (what a load balancer or
+# Kubernetes probes), and the Providers page's shell and assets (no data in them; the page
+# asks for the token before it calls the API).
+PUBLIC_KINDS: frozenset[Kind] = frozenset({"health", "ready", "admin_page"})
 CLIENT_SECRET_HEADERS = ("authorization", "proxy-authorization", "x-api-key", "api-key",
                          "cookie")
 _ALLOW = {"GET": "GET, HEAD", "POST": "POST"}

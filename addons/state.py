@@ -39,7 +39,7 @@ REDACTED = "[redacted by mitmllm]"
 LOCAL_TIMEOUT = 600.0  # local generation can be slow on CPU; it never waits on a network
 
 Kind = Literal["chat", "messages", "responses", "count_tokens", "models", "model", "health",
-               "admin", "admin_page", "admin_api", "root", "unknown"]
+               "admin", "admin_page", "admin_api", "root", "ready", "metrics", "unknown"]
 
 
 class FlowInfo(TypedDict, total=False):
@@ -128,6 +128,9 @@ class Gateway:
         self.reasoning = ReasoningMemory()
         # Bytes kept per side of a flow for the inspection views (option mitmllm_keep_mb).
         self.keep_bytes = KEEP_BYTES
+        # Set when the proxy stops taking new work (SIGTERM): /ready says 503 from then on.
+        self.draining = False
+        self.config_loaded = False  # a config file was read (ConfigWatcher)
 
     def request_options(self, route: Route) -> RequestOptions:
         """What the route's provider settings tell the request translation."""

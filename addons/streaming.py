@@ -36,7 +36,7 @@ logger = logging.getLogger(__name__)
 
 class StreamAdapter:
     __slots__ = ("_decoder", "_ended", "_held", "_pending_error", "_started", "client",
-                 "flow_id", "provider", "translator")
+                 "first_out", "flow_id", "provider", "translator", "usage_chunks")
 
     def __init__(self, translator: StreamTranslator, *, flow_id: str, keep: int = KEEP_BYTES,
                  started: float | None = None):
@@ -47,6 +47,9 @@ class StreamAdapter:
         self._pending_error: ErrorInfo | None = None
         self._held = b""  # a passthrough's incomplete last event, sent once it is whole
         self._started = False  # a passthrough's body was seen to begin as SSE
+        self.first_out: float | None = None  # time.time() of the client's first bytes
+        # The last chunks sent that carry token usage, for the metrics (`usage.py`).
+        self.usage_chunks: list[bytes] = []
         started = time.time() if started is None else started
         # What the client got, and (when it differs) what the provider sent.
         self.client = Tape(keep, started)
@@ -163,7 +166,14 @@ class StreamAdapter:
         return b"" if final else []
 
     def _keep(self, data: bytes) -> bytes:
-        self.client.add(data)
+        """Every byte the client gets passes here: kept for the views, timed, and watched
+        for usage (a bytes search per chunk, no parsing on the way)."""
+        if data:
+            if self.first_out is None:
+                self.first_out = time.time()
+            if b'"usage"' in data:
+                self.usage_chunks = [*self.usage_chunks[-2:], data]
+            self.client.add(data)
         return data
 
     def keep_in(self, flow: http.HTTPFlow, end: str) -> None:

@@ -28,10 +28,12 @@ from mitmllm.addons.admin import Admin
 from mitmllm.addons.config_watch import ConfigWatcher
 from mitmllm.addons.connections import Connections
 from mitmllm.addons.credentials import REDACTED, Credentials
+from mitmllm.addons.drain import Drain
 from mitmllm.addons.head import HeadRequests
 from mitmllm.addons.ingress import Ingress
 from mitmllm.addons.inspect import Inspect
 from mitmllm.addons.local import Local
+from mitmllm.addons.metrics import Metrics
 from mitmllm.addons.models_endpoint import ModelsEndpoint
 from mitmllm.addons.providers_page import ProvidersPage
 from mitmllm.addons.router import Router
@@ -45,8 +47,8 @@ from mitmllm.addons.views import MitmllmViews
 def test_pipeline_order_is_the_designs() -> None:
     assert [type(a) for a in pipeline()] == [
         ConfigWatcher, UpstreamErrors, Ingress, Router, Admin, ProvidersPage, Local, Translate,
-        TranslateAnswer, Credentials, Connections, ModelsEndpoint, HeadRequests, Inspect,
-        MitmllmViews]
+        TranslateAnswer, Credentials, Connections, ModelsEndpoint, Metrics, Drain, HeadRequests,
+        Inspect, MitmllmViews]
 
 
 async def dispatch(tctx: taddons.context, flow: http.HTTPFlow) -> None:
