@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ..config.hosts import AddressError, looks_like_address, shown, split_address
 from ..config.model import ProviderConfig, env_key_name
 from ..config.presets import CUSTOM_EXAMPLES, PRESETS
 from ..config.schema import AUTH_KINDS, PROTOCOLS
@@ -36,7 +37,8 @@ def add_field_options(parser: argparse.ArgumentParser, *, editing: bool) -> None
     presets = sorted([*PRESETS, *CUSTOM_EXAMPLES])
     parser.add_argument("--preset", choices=presets, help="fill the fields from a preset "
                         "(ollama and lmstudio are Custom with their local defaults)")
-    parser.add_argument("--host")
+    parser.add_argument("--host", help="host name or address; a URL such as "
+                        "http://127.0.0.1:8000/v1 fills --protocol, --port and --base-path too")
     parser.add_argument("--protocol", choices=PROTOCOLS)
     parser.add_argument("--port", type=int)
     parser.add_argument("--base-path", metavar="PATH")
@@ -91,11 +93,49 @@ def provider_fields(args: argparse.Namespace) -> dict[str, Any]:
         value = getattr(args, option)
         if value is not None:
             fields[key] = value
+    if args.host is not None and looks_like_address(args.host):
+        fields.update(_address_fields(args))
     if args.disabled:
         fields["enabled"] = False
     if args.no_auto_connect:
         fields["auto_connect"] = False
     return fields
+
+
+def _address_fields(args: argparse.Namespace) -> dict[str, Any]:
+    """`--host http://127.0.0.1:8000/v1` as the fields host, protocol, port and base_path. An
+    option that says otherwise (`--port 9000`) is refused, naming both; one that agrees,
+    or gives a part the URL leaves out, is fine."""
+    try:
+        address = split_address(args.host)
+    except AddressError as exc:
+        fail(f"--host {shown(args.host)}: {exc}")
+    fields: dict[str, Any] = {"host": address.host}
+    if address.protocol is not None:
+        fields["protocol"] = address.protocol
+    port = address.port if address.port is not None else address.default_port
+    if port is not None:
+        fields["port"] = port
+    if address.base_path is not None:
+        fields["base_path"] = address.base_path
+    stated = {"protocol": address.protocol, "port": address.port,
+              "base_path": address.base_path}
+    for key, option in (("protocol", "--protocol"), ("port", "--port"),
+                        ("base_path", "--base-path")):
+        given = getattr(args, key)
+        if given is None:
+            continue
+        if stated[key] is not None and _normal(key, given) != _normal(key, stated[key]):
+            fail(f"--host {shown(args.host)} says {key} {stated[key]}, but {option} says "
+                 f"{given}: give only one of them")
+        fields[key] = given
+    return fields
+
+
+def _normal(key: str, value: Any) -> Any:
+    if key == "base_path":
+        return "/" + str(value).strip("/")
+    return value
 
 
 def cmd_providers_list(args: argparse.Namespace) -> int:
