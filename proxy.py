@@ -11,13 +11,23 @@ a saved flow has the answer both sides got and no secret.
 Both listen in reverse mode on the listen address with `connection_strategy=lazy`: the
 reverse target is a placeholder, since every request is re-pointed by the pipeline.
 SIGINT and SIGTERM stop the master cleanly (listen sockets closed, tasks cancelled).
+
+A listen address that cannot be bound is a `ListenError`, which the CLI prints as one line
+naming its option. The CLI checks both ports with `bind_problem` before mitmproxy starts;
+should a port be taken in between, mitmproxy's own failure ends in the same `ListenError`:
+mitmweb's WebMaster raises an OSError for its web port, and for the proxy port the
+Proxyserver logs an error and mitmproxy's ErrorCheck exits (`SystemExit`) with nothing
+listening.
 """
 
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
+import os
 import signal
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,6 +55,47 @@ class ListenSpec:
     web_password: str | None = None
     save: Path | None = None  # `mitmllm web --save FILE`: mitmproxy's save_stream_file
     verbose: bool = False
+
+
+class ListenError(Exception):
+    """A listen address that cannot be bound: `which` is "proxy" or "web"."""
+
+    def __init__(self, which: str, host: str, port: int, error: OSError):
+        super().__init__(f"cannot listen on {host}:{port}: {error}")
+        self.which = which
+        self.host = host
+        self.port = port
+        self.error = error
+
+
+def bind_problem(host: str, port: int) -> OSError | None:
+    """Why `host:port` cannot be listened on right now, or None: a trial bind of every
+    address the host resolves to, as asyncio's `start_server` (mitmproxy) and tornado
+    (mitmweb) bind them: SO_REUSEADDR on POSIX, so a port in TIME_WAIT is free and one
+    being listened on is not; IPv6 sockets v6-only; an address family the machine lacks
+    (EADDRNOTAVAIL) skipped while another works."""
+    try:
+        infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM,
+                                   flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        return OSError(errno.EADDRNOTAVAIL, f"unknown host ({exc.strerror})")
+    skipped: OSError | None = None
+    bound = 0
+    for family, kind, proto, _, address in dict.fromkeys(infos):
+        with socket.socket(family, kind, proto) as sock:
+            if os.name == "posix":
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6 and hasattr(socket, "IPPROTO_IPV6"):
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            try:
+                sock.bind(address)
+            except OSError as exc:
+                if exc.errno != errno.EADDRNOTAVAIL:
+                    return exc
+                skipped = exc
+                continue
+            bound += 1
+    return skipped if bound == 0 else None
 
 
 def proxy_options(spec: ListenSpec) -> dict[str, object]:
@@ -102,8 +153,29 @@ async def run_headless(spec: ListenSpec, secrets: Secrets | None = None) -> int:
     master.addons.add(next_layer.NextLayer(), tlsconfig.TlsConfig(), errorcheck.ErrorCheck())
     opts.update(**proxy_options(spec))
     _install_signals(master)
-    await master.run()
+    await _run_master(master, spec)
     return 0
+
+
+async def _run_master(master: Master, spec: ListenSpec) -> None:
+    """`master.run()`, a port someone else took turned into a `ListenError`."""
+    try:
+        await master.run()
+    except SystemExit:
+        # ErrorCheck ends a start during which an error was logged; if nothing listens,
+        # the listen port is why (mitmproxy logged the reason: a busy port, ...).
+        proxyserver = master.addons.get("proxyserver")
+        if proxyserver is not None and not proxyserver.listen_addrs():
+            problem = bind_problem(spec.host, spec.port)
+            if problem is not None:
+                raise ListenError("proxy", spec.host, spec.port, problem) from None
+        raise
+    except OSError as exc:
+        # mitmweb's web server, which WebMaster starts after the proxy (mitmproxy 12).
+        if spec.web_port is not None and exc.errno in (errno.EADDRINUSE, errno.EACCES,
+                                                       errno.EADDRNOTAVAIL):
+            raise ListenError("web", spec.web_host, spec.web_port, exc) from None
+        raise
 
 
 async def run_web(spec: ListenSpec, secrets: Secrets | None = None) -> int:
@@ -123,5 +195,5 @@ async def run_web(spec: ListenSpec, secrets: Secrets | None = None) -> int:
         web["save_stream_file"] = str(spec.save)
     opts.update(**proxy_options(spec), **web)
     _install_signals(master)
-    await master.run()
+    await _run_master(master, spec)
     return 0
