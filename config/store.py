@@ -1,7 +1,8 @@
 """Where the config file lives, reading it, and rewriting it atomically with its comments.
 
 Reads use PyYAML (plain data, line-numbered syntax errors). Edits use ruamel.yaml's
-round-trip mode so a user's comments and ordering survive `mitmllm providers add`. Every
+round-trip mode so a user's comments and ordering survive `mitmllm providers add`; the
+comments around the providers list are kept in place by `config/comments.py`. Every
 write goes to a temporary file in the same folder, is flushed to disk, given mode 0600 and
 renamed over the old file: a crash leaves either the old or the new file, never half of one.
 """
@@ -23,6 +24,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import CommentMark
 from ruamel.yaml.tokens import CommentToken
 
+from . import comments
 from .model import GatewayConfig
 from .schema import ConfigError, ConfigFileError, parse_config, parse_provider
 
@@ -136,10 +138,17 @@ class ConfigDocument:
         except OSError as exc:
             raise ConfigFileError(f"cannot read: {exc.strerror or exc}", path=path) from exc
         parse_text(text, path)  # refuse to edit a file that is already invalid
+        text, lifted = comments.lift(self._yaml, text)
         data = self._yaml.load(text)
         self.data: CommentedMap = data if isinstance(data, CommentedMap) else CommentedMap()
         if not isinstance(self.data.get("providers"), CommentedSeq):
             self.data["providers"] = CommentedSeq()
+        # The comment block above each provider, which goes where the provider goes, and
+        # the one after the list, which stays before the next key (config/comments.py).
+        self._above: list[tuple[CommentedMap, list[str]]] = [
+            (self.providers[index], block) for index, block in lifted.above.items()
+            if index < len(self.providers)]
+        self._after = lifted.after
 
     @property
     def providers(self) -> CommentedSeq:
@@ -166,36 +175,22 @@ class ConfigDocument:
                 entry[key] = _plain(fields[key])
         providers = self.providers
         providers.fa.set_block_style()
-        # What followed the old last entry (a comment above the next top-level key) now
-        # follows the new one.
-        tail = _take_trailing(providers[-1]) if len(providers) else None
         providers.append(entry)
-        _put_trailing(entry, tail)
-
-        def undo() -> None:
-            providers.pop()
-            if len(providers):
-                _put_trailing(providers[-1], tail)
-
-        self._validated_or_undo(undo)
+        self._validated_or_undo(providers.pop)
 
     def update_provider(self, name: str, changes: Mapping[str, Any]) -> str:
         """Apply changes (a value of None removes the field); returns the provider's name."""
         _, entry = self.find(name)
         before = CommentedMap(entry)
-        tail = _take_trailing(entry)  # the comment above the next provider stays there
         for key, value in changes.items():
             if value is None:
                 entry.pop(key, None)
             else:
                 entry[key] = _plain(value)
-        _put_trailing(entry, tail)
 
         def undo() -> None:
-            _take_trailing(entry)
             entry.clear()
             entry.update(before)
-            _put_trailing(entry, tail)
 
         self._validated_or_undo(undo)
         return str(entry["name"])
@@ -203,29 +198,33 @@ class ConfigDocument:
     def remove_provider(self, name: str) -> str:
         index, entry = self.find(name)
         providers = self.providers
-        tail = _take_trailing(entry)
+        self._block_above(entry)  # the comment above the removed entry described it
         del providers[index]
         if not providers:
-            # An empty list must be written `[]`; its comments go after the key instead.
+            # An empty list must be written `[]`; the comment above its first item (a
+            # heading such as "# my providers") goes after the key instead.
             lead = providers.ca.comment[1] if providers.ca.comment else None
             self.data["providers"] = CommentedSeq()
             self.data["providers"].fa.set_flow_style()
-            texts = [t.value for t in (lead or [])] + ([tail.value] if tail else [])
-            if texts:
-                body = "".join("\n" + t.strip("\n") for t in texts) + "\n"
+            if lead:
+                body = "".join("\n" + t.value.strip("\n") for t in lead) + "\n"
                 self.data.ca.items["providers"] = [None, None, CommentToken(
                     body, CommentMark(0), None), None]
-        elif index > 0:
-            # The comment above the removed entry described it; the one below stays.
-            _put_trailing(providers[index - 1], tail)
-        elif tail is not None:
+        elif index == 0 and (block := self._block_above(providers[0])):
             # The new first entry's comment moves to the slot above the list's first item.
-            lines = [CommentToken(line.strip() + "\n", CommentMark(2))
-                     for line in tail.value.split("\n") if line.strip()]
+            lines = comments.tokens([line for line in block if line.strip()])
             providers.ca.comment = [None, lines]
             slots = self.data.ca.items.setdefault("providers", [None, None, None, None])
             slots[3] = lines
         return str(entry["name"])
+
+    def _block_above(self, entry: CommentedMap) -> list[str]:
+        """Take the comment block lifted from above an entry (config/comments.py)."""
+        for position, (owner, block) in enumerate(self._above):
+            if owner is entry:
+                del self._above[position]
+                return block
+        return []
 
     def _validated_or_undo(self, undo: Callable[[], object]) -> None:
         try:
@@ -238,9 +237,12 @@ class ConfigDocument:
         return parse_text(self.dump(), self.path)
 
     def dump(self) -> str:
+        above = [next((block for owner, block in self._above if owner is entry), None)
+                 for entry in self.providers]
+        trailer = comments.attach(self.data, above, self._after)
         buffer = io.StringIO()
         self._yaml.dump(self.data, buffer)
-        return buffer.getvalue()
+        return buffer.getvalue() + trailer
 
     def save(self) -> GatewayConfig:
         config = self.validated()
@@ -260,25 +262,6 @@ WRITE_ORDER = ("name", "preset", "host", "protocol", "port", "base_path", "forma
 
 def _represent_null(representer: Any, _: None) -> Any:
     return representer.represent_scalar("tag:yaml.org,2002:null", "null")
-
-
-def _take_trailing(entry: Any) -> CommentToken | None:
-    """Remove and return the comment ruamel attached after an entry's last value: where a
-    comment written above the *next* list item or key lives."""
-    if not isinstance(entry, CommentedMap) or not entry:
-        return None
-    slots = entry.ca.items.get(next(reversed(entry)))
-    if not slots or len(slots) < 3 or slots[2] is None:
-        return None
-    token, slots[2] = slots[2], None
-    return token  # type: ignore[no-any-return]
-
-
-def _put_trailing(entry: Any, token: CommentToken | None) -> None:
-    if token is None or not isinstance(entry, CommentedMap) or not entry:
-        return
-    slots = entry.ca.items.setdefault(next(reversed(entry)), [None, None, None, None])
-    slots[2] = token
 
 
 def _plain(value: Any) -> Any:

@@ -425,3 +425,26 @@ def test_hosted_tools_is_set_by_add_and_edit(cli: Cli) -> None:
     cli("providers", "edit", "corp", "--hosted-tools", "drop").ok()
     assert cli.provider("corp").hosted_tools == "drop"
     assert "--hosted-tools" in cli("providers", "add", "--help").ok().stdout
+
+
+def test_the_default_files_example_comment_stays_after_the_list(cli: Cli) -> None:
+    from mitmllm.config.store import DEFAULT_CONFIG_TEXT
+
+    example = DEFAULT_CONFIG_TEXT[DEFAULT_CONFIG_TEXT.index("# Example"):
+                                  DEFAULT_CONFIG_TEXT.index("local:")]
+
+    def example_before_local() -> str:
+        text = cli.config.read_text(encoding="utf-8")
+        assert example + "local:\n" in text, text
+        return text
+
+    cli("providers", "add", "team", "--host", "team.test", "--header", "X-Team:blue").ok()
+    assert "      X-Team: blue\n" + example in example_before_local()
+    cli("providers", "add", "lab", "--host", "lab.test", "--models", "a,b").ok()
+    assert "      - b\n" + example in example_before_local()
+    cli("providers", "edit", "lab", "--header", "X-Lab:1", "--secret-header", "X-Org").ok()
+    cli("providers", "edit", "team", "--models", "c").ok()
+    example_before_local()
+    cli("providers", "remove", "lab", backend=FAIL_BACKEND).ok()
+    cli("providers", "remove", "team", backend=FAIL_BACKEND).ok()
+    assert cli.config.read_text(encoding="utf-8") == DEFAULT_CONFIG_TEXT
