@@ -3,7 +3,8 @@ import-osaurus.
 
 The field options of `add` and `edit` are declared (`add_field_options`) and read
 (`provider_fields`) here, next to the commands that use them. Edits go through
-`ConfigDocument`, which keeps the file's comments; secrets are read from stdin or a prompt,
+`config.store.editing`, which keeps the file's comments and holds its lock from reading to
+writing; secrets are read from stdin or a prompt,
 never from argv, and never printed.
 """
 
@@ -28,7 +29,7 @@ from ..config.secrets import (
     env_header_name,
     header_account,
 )
-from ..config.store import ConfigDocument
+from ..config.store import editing
 from ..translators.formats import FORMATS, HOSTED_TOOLS
 from .common import EXIT_FAILED, CliError, config_file, fail, load, provider_named
 
@@ -178,14 +179,13 @@ def cmd_providers_add(args: argparse.Namespace) -> int:
         fields["secret_headers"] = list(dict.fromkeys(args.secret_header))
     if args.models:
         fields["models"] = _models(args.models)
-    document = ConfigDocument(config_file(args))
-    existing = document.validated().provider(args.name)
-    if existing is not None:
-        fail(f"a provider named '{existing.name}' already exists (change it with "
-             f"`mitmllm providers edit {existing.name} ...`)")
-    document.add_provider(fields)
-    config = document.save()
-    provider = provider_named(config, args.name)
+    with editing(config_file(args)) as document:
+        existing = document.validated().provider(args.name)
+        if existing is not None:
+            fail(f"a provider named '{existing.name}' already exists (change it with "
+                 f"`mitmllm providers edit {existing.name} ...`)")
+        document.add_provider(fields)
+    provider = provider_named(document.validated(), args.name)
     print(f"Added provider '{provider.name}': {provider.format} at {provider.url('')}")
     if provider.auth == "api_key":
         print(f"Store its key with: mitmllm providers set-key {provider.name}")
@@ -194,8 +194,19 @@ def cmd_providers_add(args: argparse.Namespace) -> int:
 
 
 def cmd_providers_edit(args: argparse.Namespace) -> int:
-    document = ConfigDocument(config_file(args))
-    current = provider_named(document.validated(), args.name)
+    with editing(config_file(args)) as document:
+        current = provider_named(document.validated(), args.name)
+        document.update_provider(current.name, _changes(args, current))
+    provider = provider_named(document.validated(), current.name)
+    for name in args.remove_secret_header:
+        _delete_quietly(header_account(provider.name, name))
+    print(f"Updated provider '{provider.name}': {provider.format} at {provider.url('')}"
+          f"{'' if provider.enabled else ' (disabled)'}")
+    return 0
+
+
+def _changes(args: argparse.Namespace, current: ProviderConfig) -> dict[str, Any]:
+    """What `providers edit` changes, from its options and the provider as it is."""
     changes = provider_fields(args)
     if args.enabled:
         changes["enabled"] = True
@@ -215,14 +226,7 @@ def cmd_providers_edit(args: argparse.Namespace) -> int:
         changes["models"] = _models(args.models) or None
     if not changes:
         fail("nothing to change: give at least one field option (see --help)")
-    document.update_provider(current.name, changes)
-    config = document.save()
-    provider = provider_named(config, current.name)
-    for name in args.remove_secret_header:
-        _delete_quietly(header_account(provider.name, name))
-    print(f"Updated provider '{provider.name}': {provider.format} at {provider.url('')}"
-          f"{'' if provider.enabled else ' (disabled)'}")
-    return 0
+    return changes
 
 
 def _delete_quietly(account: str) -> None:
@@ -233,17 +237,16 @@ def _delete_quietly(account: str) -> None:
 
 
 def cmd_providers_remove(args: argparse.Namespace) -> int:
-    document = ConfigDocument(config_file(args))
-    provider = provider_named(document.validated(), args.name)
-    try:
-        removed = Secrets().delete_provider(provider)
-    except SecretError as exc:
-        if "no system keychain" not in str(exc):
-            raise CliError(f"cannot delete the keychain entries of '{provider.name}', so the "
-                           f"provider was kept: {exc}") from exc
-        removed = []
-    document.remove_provider(provider.name)
-    document.save()
+    with editing(config_file(args)) as document:
+        provider = provider_named(document.validated(), args.name)
+        try:
+            removed = Secrets().delete_provider(provider)
+        except SecretError as exc:
+            if "no system keychain" not in str(exc):
+                raise CliError(f"cannot delete the keychain entries of '{provider.name}', so "
+                               f"the provider was kept: {exc}") from exc
+            removed = []
+        document.remove_provider(provider.name)
     extra = f" and {len(removed)} keychain entr{'y' if len(removed) == 1 else 'ies'}" \
         if removed else ""
     print(f"Removed provider '{provider.name}'{extra}.")
@@ -252,10 +255,9 @@ def cmd_providers_remove(args: argparse.Namespace) -> int:
 
 def cmd_providers_toggle(args: argparse.Namespace) -> int:
     enabled = args.action == "enable"
-    document = ConfigDocument(config_file(args))
-    provider = provider_named(document.validated(), args.name)
-    document.update_provider(provider.name, {"enabled": None if enabled else False})
-    document.save()
+    with editing(config_file(args)) as document:
+        provider = provider_named(document.validated(), args.name)
+        document.update_provider(provider.name, {"enabled": None if enabled else False})
     print(f"Provider '{provider.name}' {'enabled' if enabled else 'disabled'}.")
     return 0
 

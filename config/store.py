@@ -5,6 +5,11 @@ round-trip mode so a user's comments and ordering survive `mitmllm providers add
 comments around the providers list are kept in place by `config/comments.py`. Every
 write goes to a temporary file in the same folder, is flushed to disk, given mode 0600 and
 renamed over the old file: a crash leaves either the old or the new file, never half of one.
+
+Edits are read-modify-write, so two at once (two `mitmllm providers add`, or the CLI and the
+running proxy's admin page) would lose one. `editing()` holds the file's lock
+(`config_lock`) from the read to the rename; `ConfigDocument.save()` takes it too, and
+refuses to write over a file that changed since the document read it.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from filelock import FileLock, Timeout
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import CommentMark
@@ -94,6 +100,47 @@ def parse_text(text: str, path: Path | None = None) -> GatewayConfig:
     return parse_config(data, path)
 
 
+LOCK_TIMEOUT_SECONDS = 10.0
+
+
+def lock_path(path: Path) -> Path:
+    """`config.yaml.lock`, beside the file. Not the file itself: every write renames a new
+    file over it, so a lock held on the old one would not stop the next writer, while the
+    lock file is never replaced. In the same folder, so that every process editing this
+    file finds the same lock wherever it runs from."""
+    return path.with_name(path.name + ".lock")
+
+
+@contextmanager
+def config_lock(path: Path, timeout: float = LOCK_TIMEOUT_SECONDS) -> Iterator[None]:
+    """Hold the lock of the config file at `path` (blocking: off the event loop). Re-entrant
+    within a thread; other threads and processes wait, up to `timeout` seconds."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # One instance per lock file in a process (is_singleton), so that nested holders in
+        # one thread re-enter it instead of waiting for themselves.
+        lock = FileLock(lock_path(path), mode=0o600, is_singleton=True)
+        lock.acquire(timeout=timeout)
+    except Timeout as exc:
+        raise ConfigFileError(f"another mitmllm has been editing this file for {timeout:g} s "
+                              f"(it holds {lock_path(path).name}); try again", path=path) from exc
+    except OSError as exc:
+        raise ConfigFileError(f"cannot lock: {exc.strerror or exc}", path=path) from exc
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def _read_or_none(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise ConfigFileError(f"cannot read: {exc.strerror or exc}", path=path) from exc
+
+
 def write_atomic(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -114,15 +161,19 @@ def ensure_config_file(path: Path) -> bool:
     """Create the commented default file if there is none; True if it was created."""
     if path.exists():
         return False
-    try:
-        write_atomic(path, DEFAULT_CONFIG_TEXT)
-    except OSError as exc:
-        raise ConfigFileError(f"cannot create: {exc.strerror or exc}", path=path) from exc
+    with config_lock(path):
+        if path.exists():  # created meanwhile, e.g. by `providers add`
+            return False
+        try:
+            write_atomic(path, DEFAULT_CONFIG_TEXT)
+        except OSError as exc:
+            raise ConfigFileError(f"cannot create: {exc.strerror or exc}", path=path) from exc
     return True
 
 
 class ConfigDocument:
-    """An editable, comment-preserving view of the config file."""
+    """An editable, comment-preserving view of the config file. Edit it inside `editing()`
+    (or `config_lock()`), so that no other edit comes between its reading and its saving."""
 
     def __init__(self, path: Path):
         self.path = path
@@ -131,12 +182,8 @@ class ConfigDocument:
         self._yaml.preserve_quotes = True
         # `token: null` stays `null`, not an empty value (same meaning, less readable).
         self._yaml.representer.add_representer(type(None), _represent_null)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            text = DEFAULT_CONFIG_TEXT
-        except OSError as exc:
-            raise ConfigFileError(f"cannot read: {exc.strerror or exc}", path=path) from exc
+        self._read = _read_or_none(path)  # what save() expects to replace
+        text = DEFAULT_CONFIG_TEXT if self._read is None else self._read
         parse_text(text, path)  # refuse to edit a file that is already invalid
         text, lifted = comments.lift(self._yaml, text)
         data = self._yaml.load(text)
@@ -245,12 +292,20 @@ class ConfigDocument:
         return buffer.getvalue() + trailer
 
     def save(self) -> GatewayConfig:
+        """Write the document, unless the file changed since it was read (then nothing is
+        written: the edit would undo the other one)."""
         config = self.validated()
-        try:
-            write_atomic(self.path, self.dump())
-        except OSError as exc:
-            raise ConfigFileError(f"cannot write: {exc.strerror or exc}",
-                                  path=self.path) from exc
+        text = self.dump()
+        with config_lock(self.path):
+            if _read_or_none(self.path) != self._read:
+                raise ConfigFileError("changed by another program since it was read; nothing "
+                                      "was written: run the command again", path=self.path)
+            try:
+                write_atomic(self.path, text)
+            except OSError as exc:
+                raise ConfigFileError(f"cannot write: {exc.strerror or exc}",
+                                      path=self.path) from exc
+        self._read = text
         return config
 
 
@@ -282,7 +337,10 @@ def _plain(value: Any) -> Any:
 
 @contextmanager
 def editing(path: Path) -> Iterator[ConfigDocument]:
-    """Edit the file and save it atomically when the block ends without an error."""
-    document = ConfigDocument(path)
-    yield document
-    document.save()
+    """Edit the file and save it atomically when the block ends without an error, holding
+    its lock throughout: concurrent edits (other processes, other threads) wait their turn
+    and each sees the one before. Blocking: call it off the event loop."""
+    with config_lock(path):
+        document = ConfigDocument(path)
+        yield document
+        document.save()
