@@ -113,7 +113,7 @@ def test_cli_processes_adding_at_once_all_land(tmp_path: Path) -> None:
          f"{name}.test"], env=cli.environment(None), cwd=tmp_path, stdout=subprocess.PIPE,
         stderr=subprocess.PIPE, text=True) for name in names]
     for process in processes:
-        out, err = process.communicate(timeout=60)
+        _, err = process.communicate(timeout=60)
         assert process.returncode == 0, err
     assert sorted(p.name for p in load_config(cli.config).providers) == names
 
