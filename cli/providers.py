@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config.hosts import AddressError, looks_like_address, shown, split_address
-from ..config.model import ProviderConfig, env_key_name
+from ..config.model import ListenConfig, ProviderConfig, env_key_name
 from ..config.presets import CUSTOM_EXAMPLES, PRESETS
 from ..config.schema import AUTH_KINDS, PROTOCOLS
 from ..config.secrets import (
@@ -32,6 +32,7 @@ from ..config.secrets import (
 from ..config.store import editing
 from ..translators.formats import FORMATS, HOSTED_TOOLS
 from .common import EXIT_FAILED, CliError, config_file, fail, load, provider_named
+from .running_proxy import reconnect
 
 
 def add_field_options(parser: argparse.ArgumentParser, *, editing: bool) -> None:
@@ -197,11 +198,14 @@ def cmd_providers_edit(args: argparse.Namespace) -> int:
     with editing(config_file(args)) as document:
         current = provider_named(document.validated(), args.name)
         document.update_provider(current.name, _changes(args, current))
-    provider = provider_named(document.validated(), current.name)
+    config = document.validated()
+    provider = provider_named(config, current.name)
     for name in args.remove_secret_header:
         _delete_quietly(header_account(provider.name, name))
     print(f"Updated provider '{provider.name}': {provider.format} at {provider.url('')}"
           f"{'' if provider.enabled else ' (disabled)'}")
+    if args.secret_header or args.remove_secret_header:
+        _tell_running_proxy(config.listen, provider.name)
     return 0
 
 
@@ -250,7 +254,20 @@ def cmd_providers_remove(args: argparse.Namespace) -> int:
     extra = f" and {len(removed)} keychain entr{'y' if len(removed) == 1 else 'ies'}" \
         if removed else ""
     print(f"Removed provider '{provider.name}'{extra}.")
+    _tell_running_proxy(document.validated().listen, provider.name, removed=True)
     return 0
+
+
+def _tell_running_proxy(listen: ListenConfig, name: str, *, removed: bool = False) -> None:
+    """Best effort: a proxy running on this config's listen address picks up the changed
+    secrets now, not when its cache runs out (cli/running_proxy.py)."""
+    url = reconnect(listen, name)
+    if url is None:
+        return
+    if removed:  # it drops the provider when it reads the new file, within a second
+        print(f"The running mitmllm on {url} dropped its cached keys of '{name}'.")
+    else:
+        print(f"The running mitmllm on {url} reconnected '{name}'.")
 
 
 def cmd_providers_toggle(args: argparse.Namespace) -> int:
@@ -305,6 +322,7 @@ def cmd_providers_set_key(args: argparse.Namespace) -> int:
     if not args.header and provider.auth == "none":
         print(f"Note: '{provider.name}' has auth: none, so the key is not sent. Send it with "
               f"`mitmllm providers edit {provider.name} --auth api_key`.")
+    _tell_running_proxy(config.listen, provider.name)
     return 0
 
 
