@@ -12,8 +12,8 @@ Both listen in reverse mode on the listen address with `connection_strategy=lazy
 reverse target is a placeholder, since every request is re-pointed by the pipeline.
 SIGINT and SIGTERM stop the master cleanly (listen sockets closed, tasks cancelled).
 
-A listen address that cannot be bound is a `ListenError`, which the CLI prints as one line
-naming its option. The CLI checks both ports with `bind_problem` before mitmproxy starts;
+A listen address that cannot be bound is a `ListenError` (cli/listen.py), which the CLI
+prints as one line naming its option. The CLI checks both ports before mitmproxy starts;
 should a port be taken in between, mitmproxy's own failure ends in the same `ListenError`:
 mitmweb's WebMaster raises an OSError for its web port, and for the proxy port the
 Proxyserver logs an error and mitmproxy's ErrorCheck exits (`SystemExit`) with nothing
@@ -25,9 +25,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import logging
-import os
 import signal
-import socket
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +35,7 @@ from mitmproxy.master import Master
 
 from .addons import pipeline
 from .addons.state import Gateway
+from .cli.listen import ListenError, bind_problem
 from .config.secrets import Secrets
 
 logger = logging.getLogger(__name__)
@@ -55,47 +54,6 @@ class ListenSpec:
     web_password: str | None = None
     save: Path | None = None  # `mitmllm web --save FILE`: mitmproxy's save_stream_file
     verbose: bool = False
-
-
-class ListenError(Exception):
-    """A listen address that cannot be bound: `which` is "proxy" or "web"."""
-
-    def __init__(self, which: str, host: str, port: int, error: OSError):
-        super().__init__(f"cannot listen on {host}:{port}: {error}")
-        self.which = which
-        self.host = host
-        self.port = port
-        self.error = error
-
-
-def bind_problem(host: str, port: int) -> OSError | None:
-    """Why `host:port` cannot be listened on right now, or None: a trial bind of every
-    address the host resolves to, as asyncio's `start_server` (mitmproxy) and tornado
-    (mitmweb) bind them: SO_REUSEADDR on POSIX, so a port in TIME_WAIT is free and one
-    being listened on is not; IPv6 sockets v6-only; an address family the machine lacks
-    (EADDRNOTAVAIL) skipped while another works."""
-    try:
-        infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM,
-                                   flags=socket.AI_PASSIVE)
-    except socket.gaierror as exc:
-        return OSError(errno.EADDRNOTAVAIL, f"unknown host ({exc.strerror})")
-    skipped: OSError | None = None
-    bound = 0
-    for family, kind, proto, _, address in dict.fromkeys(infos):
-        with socket.socket(family, kind, proto) as sock:
-            if os.name == "posix":
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            if family == socket.AF_INET6 and hasattr(socket, "IPPROTO_IPV6"):
-                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-            try:
-                sock.bind(address)
-            except OSError as exc:
-                if exc.errno != errno.EADDRNOTAVAIL:
-                    return exc
-                skipped = exc
-                continue
-            bound += 1
-    return skipped if bound == 0 else None
 
 
 def proxy_options(spec: ListenSpec) -> dict[str, object]:

@@ -20,7 +20,7 @@ import pytest
 from support.cli import Cli, Result
 from support.proxy import free_port
 
-from mitmllm.proxy import bind_problem
+from mitmllm.cli.listen import bind_problem
 
 QUIET_CONFIG = "local:\n  enabled: false\n"
 
@@ -129,11 +129,11 @@ def test_a_url_in_listen_host_of_the_file_is_refused_with_the_fields_to_write(cl
 
 UNCHECKED = """
 import sys
-import mitmllm.proxy as proxy
-real = proxy.bind_problem
+import mitmllm.cli.listen as listen
+real = listen.bind_problem
 def bind_problem(host, port):  # free for the CLI's check, the truth for anyone else
     return None if sys._getframe(1).f_globals["__name__"] == "mitmllm.cli.run" else real(host, port)
-proxy.bind_problem = bind_problem
+listen.bind_problem = bind_problem
 from mitmllm.cli import main
 sys.exit(main())
 """
