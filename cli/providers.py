@@ -18,7 +18,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ..config.hosts import AddressError, looks_like_address, shown, split_address
+from ..config.hosts import (
+    AddressError,
+    looks_like_address,
+    normalise_host,
+    shown,
+    split_address,
+)
 from ..config.model import ListenConfig, ProviderConfig, env_key_name
 from ..config.presets import CUSTOM_EXAMPLES, PRESETS
 from ..config.schema import AUTH_KINDS, PROTOCOLS
@@ -97,6 +103,8 @@ def provider_fields(args: argparse.Namespace) -> dict[str, Any]:
             fields[key] = value
     if args.host is not None and looks_like_address(args.host):
         fields.update(_address_fields(args))
+    elif args.host is not None:
+        fields["host"] = normalise_host(args.host) or args.host  # [::1] is written ::1
     if args.disabled:
         fields["enabled"] = False
     if args.no_auto_connect:

@@ -55,6 +55,11 @@ def test_a_url_or_host_port_fills_the_fields_it_names(cli: Cli, args: list[str],
     assert cli.provider("p").url("") == url
 
 
+def test_an_ipv6_host_is_written_without_brackets(cli: Cli) -> None:
+    cli("providers", "add", "v6", "--host", "[fd00::7]", "--protocol", "http").ok()
+    assert entry(cli, "v6") == {"name": "v6", "host": "fd00::7", "protocol": "http"}
+
+
 def test_edit_with_a_url_moves_the_provider(cli: Cli) -> None:
     cli("providers", "edit", "ollama", "--host", "https://gpu.lan:8443/api/v1").ok()
     assert cli.provider("ollama") == ProviderConfig(
