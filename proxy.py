@@ -11,11 +11,19 @@ a saved flow has the answer both sides got and no secret.
 Both listen in reverse mode on the listen address with `connection_strategy=lazy`: the
 reverse target is a placeholder, since every request is re-pointed by the pipeline.
 SIGINT and SIGTERM stop the master cleanly (listen sockets closed, tasks cancelled).
+
+A listen address that cannot be bound is a `ListenError` (cli/listen.py), which the CLI
+prints as one line naming its option. The CLI checks both ports before mitmproxy starts;
+should a port be taken in between, mitmproxy's own failure ends in the same `ListenError`:
+mitmweb's WebMaster raises an OSError for its web port, and for the proxy port the
+Proxyserver logs an error and mitmproxy's ErrorCheck exits (`SystemExit`) with nothing
+listening.
 """
 
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import signal
 from dataclasses import dataclass
@@ -27,6 +35,7 @@ from mitmproxy.master import Master
 
 from .addons import pipeline
 from .addons.state import Gateway
+from .cli.listen import ListenError, bind_problem
 from .config.secrets import Secrets
 
 logger = logging.getLogger(__name__)
@@ -104,8 +113,29 @@ async def run_headless(spec: ListenSpec, secrets: Secrets | None = None) -> int:
     master.addons.add(next_layer.NextLayer(), tlsconfig.TlsConfig(), errorcheck.ErrorCheck())
     opts.update(**proxy_options(spec))
     _install_signals(master)
-    await master.run()
+    await _run_master(master, spec)
     return 0
+
+
+async def _run_master(master: Master, spec: ListenSpec) -> None:
+    """`master.run()`, a port someone else took turned into a `ListenError`."""
+    try:
+        await master.run()
+    except SystemExit:
+        # ErrorCheck ends a start during which an error was logged; if nothing listens,
+        # the listen port is why (mitmproxy logged the reason: a busy port, ...).
+        proxyserver = master.addons.get("proxyserver")
+        if proxyserver is not None and not proxyserver.listen_addrs():
+            problem = bind_problem(spec.host, spec.port)
+            if problem is not None:
+                raise ListenError("proxy", spec.host, spec.port, problem) from None
+        raise
+    except OSError as exc:
+        # mitmweb's web server, which WebMaster starts after the proxy (mitmproxy 12).
+        if spec.web_port is not None and exc.errno in (errno.EADDRINUSE, errno.EACCES,
+                                                       errno.EADDRNOTAVAIL):
+            raise ListenError("web", spec.web_host, spec.web_port, exc) from None
+        raise
 
 
 async def run_web(spec: ListenSpec, secrets: Secrets | None = None) -> int:
@@ -125,5 +155,5 @@ async def run_web(spec: ListenSpec, secrets: Secrets | None = None) -> int:
         web["save_stream_file"] = str(spec.save)
     opts.update(**proxy_options(spec), **web)
     _install_signals(master)
-    await master.run()
+    await _run_master(master, spec)
     return 0

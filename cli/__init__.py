@@ -45,6 +45,17 @@ def _config_option(parser: argparse.ArgumentParser) -> None:
                         "$MITMLLM_CONFIG, else ~/.config/mitmllm/config.yaml)")
 
 
+def port_number(text: str) -> int:
+    """A TCP port to listen on, as argparse's `type` (its error names the option)."""
+    try:
+        port = int(text)
+    except ValueError:
+        port = 0
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a port number from 1 to 65535, got {text!r}")
+    return port
+
+
 class OneLineParser(argparse.ArgumentParser):
     """Bad options get one line that says why, not the whole usage block."""
 
@@ -65,10 +76,13 @@ def build_parser() -> argparse.ArgumentParser:
                        ("web", "run the proxy with mitmweb to watch every exchange")):
         sub = commands.add_parser(name, help=text, description=text)
         sub.add_argument("--host", help="listen host (default: listen.host, 127.0.0.1)")
-        sub.add_argument("--port", type=int, help="listen port (default: listen.port, 1337)")
+        sub.add_argument("--port", type=port_number,
+                         help="listen port (default: listen.port, 1337)")
         if name == "web":
-            sub.add_argument("--web-port", type=int, default=8081)
-            sub.add_argument("--web-host", default="127.0.0.1")
+            sub.add_argument("--web-port", type=port_number, default=8081,
+                             help="mitmweb's port (default: 8081)")
+            sub.add_argument("--web-host", default="127.0.0.1",
+                             help="mitmweb's host (default: 127.0.0.1)")
             sub.add_argument("--save", metavar="FILE", type=Path,
                              help="also write every flow to FILE, secrets redacted "
                                   "(mitmproxy's save_stream_file; reopen it with "

@@ -3,7 +3,8 @@ import-osaurus.
 
 The field options of `add` and `edit` are declared (`add_field_options`) and read
 (`provider_fields`) here, next to the commands that use them. Edits go through
-`ConfigDocument`, which keeps the file's comments; secrets are read from stdin or a prompt,
+`config.store.editing`, which keeps the file's comments and holds its lock from reading to
+writing; secrets are read from stdin or a prompt,
 never from argv, and never printed.
 """
 
@@ -17,7 +18,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ..config.model import ProviderConfig, env_key_name
+from ..config.hosts import (
+    AddressError,
+    looks_like_address,
+    normalise_host,
+    shown,
+    split_address,
+)
+from ..config.model import ListenConfig, ProviderConfig, env_key_name
 from ..config.presets import CUSTOM_EXAMPLES, PRESETS
 from ..config.schema import AUTH_KINDS, PROTOCOLS
 from ..config.secrets import (
@@ -27,16 +35,18 @@ from ..config.secrets import (
     env_header_name,
     header_account,
 )
-from ..config.store import ConfigDocument
+from ..config.store import editing
 from ..translators.formats import FORMATS, HOSTED_TOOLS
 from .common import EXIT_FAILED, CliError, config_file, fail, load, provider_named
+from .running_proxy import reconnect
 
 
 def add_field_options(parser: argparse.ArgumentParser, *, editing: bool) -> None:
     presets = sorted([*PRESETS, *CUSTOM_EXAMPLES])
     parser.add_argument("--preset", choices=presets, help="fill the fields from a preset "
                         "(ollama and lmstudio are Custom with their local defaults)")
-    parser.add_argument("--host")
+    parser.add_argument("--host", help="host name or address; a URL such as "
+                        "http://127.0.0.1:8000/v1 fills --protocol, --port and --base-path too")
     parser.add_argument("--protocol", choices=PROTOCOLS)
     parser.add_argument("--port", type=int)
     parser.add_argument("--base-path", metavar="PATH")
@@ -91,11 +101,51 @@ def provider_fields(args: argparse.Namespace) -> dict[str, Any]:
         value = getattr(args, option)
         if value is not None:
             fields[key] = value
+    if args.host is not None and looks_like_address(args.host):
+        fields.update(_address_fields(args))
+    elif args.host is not None:
+        fields["host"] = normalise_host(args.host) or args.host  # [::1] is written ::1
     if args.disabled:
         fields["enabled"] = False
     if args.no_auto_connect:
         fields["auto_connect"] = False
     return fields
+
+
+def _address_fields(args: argparse.Namespace) -> dict[str, Any]:
+    """`--host http://127.0.0.1:8000/v1` as the fields host, protocol, port and base_path. An
+    option that says otherwise (`--port 9000`) is refused, naming both; one that agrees,
+    or gives a part the URL leaves out, is fine."""
+    try:
+        address = split_address(args.host)
+    except AddressError as exc:
+        fail(f"--host {shown(args.host)}: {exc}")
+    fields: dict[str, Any] = {"host": address.host}
+    if address.protocol is not None:
+        fields["protocol"] = address.protocol
+    port = address.port if address.port is not None else address.default_port
+    if port is not None:
+        fields["port"] = port
+    if address.base_path is not None:
+        fields["base_path"] = address.base_path
+    stated = {"protocol": address.protocol, "port": address.port,
+              "base_path": address.base_path}
+    for key, option in (("protocol", "--protocol"), ("port", "--port"),
+                        ("base_path", "--base-path")):
+        given = getattr(args, key)
+        if given is None:
+            continue
+        if stated[key] is not None and _normal(key, given) != _normal(key, stated[key]):
+            fail(f"--host {shown(args.host)} says {key} {stated[key]}, but {option} says "
+                 f"{given}: give only one of them")
+        fields[key] = given
+    return fields
+
+
+def _normal(key: str, value: Any) -> Any:
+    if key == "base_path":
+        return "/" + str(value).strip("/")
+    return value
 
 
 def cmd_providers_list(args: argparse.Namespace) -> int:
@@ -138,14 +188,13 @@ def cmd_providers_add(args: argparse.Namespace) -> int:
         fields["secret_headers"] = list(dict.fromkeys(args.secret_header))
     if args.models:
         fields["models"] = _models(args.models)
-    document = ConfigDocument(config_file(args))
-    existing = document.validated().provider(args.name)
-    if existing is not None:
-        fail(f"a provider named '{existing.name}' already exists (change it with "
-             f"`mitmllm providers edit {existing.name} ...`)")
-    document.add_provider(fields)
-    config = document.save()
-    provider = provider_named(config, args.name)
+    with editing(config_file(args)) as document:
+        existing = document.validated().provider(args.name)
+        if existing is not None:
+            fail(f"a provider named '{existing.name}' already exists (change it with "
+                 f"`mitmllm providers edit {existing.name} ...`)")
+        document.add_provider(fields)
+    provider = provider_named(document.validated(), args.name)
     print(f"Added provider '{provider.name}': {provider.format} at {provider.url('')}")
     if provider.auth == "api_key":
         print(f"Store its key with: mitmllm providers set-key {provider.name}")
@@ -154,8 +203,22 @@ def cmd_providers_add(args: argparse.Namespace) -> int:
 
 
 def cmd_providers_edit(args: argparse.Namespace) -> int:
-    document = ConfigDocument(config_file(args))
-    current = provider_named(document.validated(), args.name)
+    with editing(config_file(args)) as document:
+        current = provider_named(document.validated(), args.name)
+        document.update_provider(current.name, _changes(args, current))
+    config = document.validated()
+    provider = provider_named(config, current.name)
+    for name in args.remove_secret_header:
+        _delete_quietly(header_account(provider.name, name))
+    print(f"Updated provider '{provider.name}': {provider.format} at {provider.url('')}"
+          f"{'' if provider.enabled else ' (disabled)'}")
+    if args.secret_header or args.remove_secret_header:
+        _tell_running_proxy(config.listen, provider.name)
+    return 0
+
+
+def _changes(args: argparse.Namespace, current: ProviderConfig) -> dict[str, Any]:
+    """What `providers edit` changes, from its options and the provider as it is."""
     changes = provider_fields(args)
     if args.enabled:
         changes["enabled"] = True
@@ -175,14 +238,7 @@ def cmd_providers_edit(args: argparse.Namespace) -> int:
         changes["models"] = _models(args.models) or None
     if not changes:
         fail("nothing to change: give at least one field option (see --help)")
-    document.update_provider(current.name, changes)
-    config = document.save()
-    provider = provider_named(config, current.name)
-    for name in args.remove_secret_header:
-        _delete_quietly(header_account(provider.name, name))
-    print(f"Updated provider '{provider.name}': {provider.format} at {provider.url('')}"
-          f"{'' if provider.enabled else ' (disabled)'}")
-    return 0
+    return changes
 
 
 def _delete_quietly(account: str) -> None:
@@ -193,29 +249,40 @@ def _delete_quietly(account: str) -> None:
 
 
 def cmd_providers_remove(args: argparse.Namespace) -> int:
-    document = ConfigDocument(config_file(args))
-    provider = provider_named(document.validated(), args.name)
-    try:
-        removed = Secrets().delete_provider(provider)
-    except SecretError as exc:
-        if "no system keychain" not in str(exc):
-            raise CliError(f"cannot delete the keychain entries of '{provider.name}', so the "
-                           f"provider was kept: {exc}") from exc
-        removed = []
-    document.remove_provider(provider.name)
-    document.save()
+    with editing(config_file(args)) as document:
+        provider = provider_named(document.validated(), args.name)
+        try:
+            removed = Secrets().delete_provider(provider)
+        except SecretError as exc:
+            if "no system keychain" not in str(exc):
+                raise CliError(f"cannot delete the keychain entries of '{provider.name}', so "
+                               f"the provider was kept: {exc}") from exc
+            removed = []
+        document.remove_provider(provider.name)
     extra = f" and {len(removed)} keychain entr{'y' if len(removed) == 1 else 'ies'}" \
         if removed else ""
     print(f"Removed provider '{provider.name}'{extra}.")
+    _tell_running_proxy(document.validated().listen, provider.name, removed=True)
     return 0
+
+
+def _tell_running_proxy(listen: ListenConfig, name: str, *, removed: bool = False) -> None:
+    """Best effort: a proxy running on this config's listen address picks up the changed
+    secrets now, not when its cache runs out (cli/running_proxy.py)."""
+    url = reconnect(listen, name)
+    if url is None:
+        return
+    if removed:  # it drops the provider when it reads the new file, within a second
+        print(f"The running mitmllm on {url} dropped its cached keys of '{name}'.")
+    else:
+        print(f"The running mitmllm on {url} reconnected '{name}'.")
 
 
 def cmd_providers_toggle(args: argparse.Namespace) -> int:
     enabled = args.action == "enable"
-    document = ConfigDocument(config_file(args))
-    provider = provider_named(document.validated(), args.name)
-    document.update_provider(provider.name, {"enabled": None if enabled else False})
-    document.save()
+    with editing(config_file(args)) as document:
+        provider = provider_named(document.validated(), args.name)
+        document.update_provider(provider.name, {"enabled": None if enabled else False})
     print(f"Provider '{provider.name}' {'enabled' if enabled else 'disabled'}.")
     return 0
 
@@ -263,6 +330,7 @@ def cmd_providers_set_key(args: argparse.Namespace) -> int:
     if not args.header and provider.auth == "none":
         print(f"Note: '{provider.name}' has auth: none, so the key is not sent. Send it with "
               f"`mitmllm providers edit {provider.name} --auth api_key`.")
+    _tell_running_proxy(config.listen, provider.name)
     return 0
 
 

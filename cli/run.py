@@ -6,36 +6,53 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from dataclasses import replace
 from typing import Any
 
 from .. import __version__
 from ..config.secrets import Secrets
 from ..config.store import ensure_config_file, load_config
-from .common import config_file, fail, load, provider_named
+from . import listen as listen_check
+from .common import EXIT_FAILED, config_file, fail, load, provider_named
+from .listen import ListenError, authority, listen_failure, listen_host
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from ..proxy import ListenSpec, run_headless, run_web
-
+    web_host = listen_host(getattr(args, "web_host", None), "--web-host") or "127.0.0.1"
+    host_option = listen_host(args.host, "--host")
     path = config_file(args)
-    if ensure_config_file(path):
-        print(f"mitmllm: created {path} (providers are added with `mitmllm providers add`)",
-              file=sys.stderr)
-    config = load_config(path)
-    host = args.host or config.listen.host
-    port = args.port or config.listen.port
-    listen = config.listen.__class__(host=host, port=port, token=config.listen.token)
+    config = load_config(path)  # a missing file reads as the default one it is created as
+    host = host_option or config.listen.host
+    port = args.port if args.port is not None else config.listen.port
+    listen = replace(config.listen, host=host, port=port)
     if not listen.is_loopback and not listen.token:
         fail(f"listening on {host} needs listen.token in {path}: anyone who can reach the "
              "port could otherwise spend your keys")
-    spec = ListenSpec(host=host, port=port, config=path, verbose=args.verbose,
-                      web_port=getattr(args, "web_port", None),
-                      web_host=getattr(args, "web_host", "127.0.0.1"),
-                      save=getattr(args, "save", None))
+    web_port = getattr(args, "web_port", None)
+    if web_port == port:
+        fail(f"--web-port {web_port} is the listen port too; choose another for mitmweb")
+    addresses = [("proxy", host, port)]
+    if web_port is not None:
+        addresses.append(("web", web_host, web_port))
+    for which, address_host, address_port in addresses:
+        problem = listen_check.bind_problem(address_host, address_port)
+        if problem is not None:
+            fail(listen_failure(ListenError(which, address_host, address_port, problem), path),
+                 EXIT_FAILED)
+    if ensure_config_file(path):
+        print(f"mitmllm: created {path} (providers are added with `mitmllm providers add`)",
+              file=sys.stderr)
     print(f"mitmllm {__version__}: OpenAI, Anthropic and Responses clients -> "
-          f"http://{host}:{port}/v1  (config {path})", file=sys.stderr)
+          f"http://{authority(host, port)}/v1  (config {path})", file=sys.stderr)
+    from ..proxy import ListenSpec, run_headless, run_web  # mitmproxy, once all is checked
+
+    spec = ListenSpec(host=host, port=port, config=path, verbose=args.verbose,
+                      web_port=web_port, web_host=web_host, save=getattr(args, "save", None))
     runner = run_web if args.command == "web" else run_headless
-    return asyncio.run(runner(spec))
+    try:
+        return asyncio.run(runner(spec))
+    except ListenError as exc:
+        fail(listen_failure(exc, path), EXIT_FAILED)
 
 
 def cmd_models(args: argparse.Namespace) -> int:

@@ -18,7 +18,7 @@ from .model import slug
 from .presets import PRESETS
 from .schema import ConfigError
 from .secrets import SecretError, Secrets, api_key_account, header_account
-from .store import ConfigDocument
+from .store import editing
 
 OSAURUS_SERVICE = "ai.osaurus.remote"
 DEFAULT_PATH = Path("~/.osaurus/providers/remote.json")
@@ -89,26 +89,25 @@ def import_osaurus(source: Path | None, config_file: Path, *,
         raise ConfigError("expected {\"providers\": [...]}", path=path)
     ours = secrets or Secrets()
     theirs = osaurus_secrets or Secrets(OSAURUS_SERVICE)
-    document = ConfigDocument(config_file)
     report: list[str] = []
-    for index, entry in enumerate(entries):
-        try:
-            fields = provider_fields(entry if isinstance(entry, dict) else {})
-        except (ValueError, TypeError) as exc:
-            report.append(f"skipped providers[{index}]: {exc}")
-            continue
-        if document.validated().provider(fields["name"]) is not None:
-            report.append(f"skipped '{fields['name']}': a provider of that name exists")
-            continue
-        try:
-            document.add_provider(fields)
-        except ConfigError as exc:
-            report.append(f"skipped '{fields['name']}': {exc.reason}")
-            continue
-        copied = _copy_secrets(str(entry.get("id", "")), fields, ours, theirs)
-        report.append(f"imported '{fields['name']}' as {slug(fields['name'])}/MODEL "
-                      f"({fields['format']}, {copied} secret(s) copied)")
-    document.save()
+    with editing(config_file) as document:
+        for index, entry in enumerate(entries):
+            try:
+                fields = provider_fields(entry if isinstance(entry, dict) else {})
+            except (ValueError, TypeError) as exc:
+                report.append(f"skipped providers[{index}]: {exc}")
+                continue
+            if document.validated().provider(fields["name"]) is not None:
+                report.append(f"skipped '{fields['name']}': a provider of that name exists")
+                continue
+            try:
+                document.add_provider(fields)
+            except ConfigError as exc:
+                report.append(f"skipped '{fields['name']}': {exc.reason}")
+                continue
+            copied = _copy_secrets(str(entry.get("id", "")), fields, ours, theirs)
+            report.append(f"imported '{fields['name']}' as {slug(fields['name'])}/MODEL "
+                          f"({fields['format']}, {copied} secret(s) copied)")
     return report
 
 

@@ -25,6 +25,7 @@ from ..translators.formats import (
     HostedTools,
     is_format,
 )
+from .hosts import ADDRESS_FIELDS, LISTEN_FIELDS, host_error, normalise_host
 from .model import (
     LOCAL_PROVIDER,
     GatewayConfig,
@@ -171,7 +172,7 @@ def _section(top: _Fields, key: str) -> _Fields:
 def _parse_listen(section: _Fields, path: Path | None) -> ListenConfig:
     section.reject_unknown(("host", "port", "token", "max_body_mb"))
     listen = ListenConfig(
-        host=section.string("host", "127.0.0.1") or "127.0.0.1",
+        host=_host(section, "host", "127.0.0.1", LISTEN_FIELDS) or "127.0.0.1",
         port=section.integer("port", 1337, low=1, high=65535) or 1337,
         token=section.string("token"),
         max_body_mb=section.number("max_body_mb", 32, low=0),
@@ -189,6 +190,31 @@ def _parse_local(section: _Fields, path: Path | None) -> LocalConfig:
         model_dirs=tuple(Path(d).expanduser() for d in section.string_list("model_dirs")),
         max_loaded=section.integer("max_loaded", 1, low=1, high=64) or 1,
     )
+
+
+def _host(f: _Fields, key: str, default: str | None,
+          fields: tuple[str, ...] = ADDRESS_FIELDS) -> str | None:
+    """A host name, IPv4 or IPv6 address (brackets dropped); a URL is refused with the
+    fields to write instead."""
+    value = f.string(key, default)
+    if not value:
+        return value
+    host = normalise_host(value)
+    if host is None:
+        raise f.error(key, host_error(value, fields))
+    return host
+
+
+def _base_path(f: _Fields, default: str) -> str:
+    """A URL path; a missing leading `/` is added (`v1` is `/v1`)."""
+    value = f.string("base_path", default) or ""
+    if "://" in value:
+        raise f.error("base_path", f"expected a path such as /v1, got {value!r}; the protocol "
+                      "and host are fields of their own")
+    if any(c.isspace() for c in value) or "?" in value or "#" in value:
+        raise f.error("base_path", f"expected a path such as /v1 (no spaces, query or "
+                      f"fragment), got {value!r}")
+    return value if not value or value.startswith("/") else "/" + value
 
 
 def parse_provider(raw: Any, *, path: Path | None = None, index: int = 0) -> ProviderConfig:
@@ -212,12 +238,10 @@ def parse_provider(raw: Any, *, path: Path | None = None, index: int = 0) -> Pro
     preset_id = f.string("preset", default_preset, choices=tuple(PRESETS)) or default_preset
     preset = PRESETS[preset_id]
 
-    host = f.string("host", preset.host)
+    host = _host(f, "host", preset.host)
     if not host:
         raise f.error("host", "required for a custom provider (e.g. localhost)")
-    base_path = f.string("base_path", preset.base_path) or ""
-    if base_path and not base_path.startswith("/"):
-        base_path = "/" + base_path
+    base_path = _base_path(f, preset.base_path)
     headers = raw.get("headers") or {}
     if not isinstance(headers, Mapping):
         raise f.error("headers", f"expected a mapping of header names to values, got {headers!r}")

@@ -25,12 +25,29 @@ from .presets import PRESETS
 
 SERVICE = "mitmllm"
 
-NO_KEYRING_HELP = (
-    "no system keychain is available to Python's keyring. On Linux install and unlock a "
-    "Secret Service (e.g. `sudo apt install gnome-keyring` inside a desktop session, or "
-    "KWallet); on macOS and Windows the system keychain works out of the box. Or set the "
-    "key in the environment instead: {env}."
+# What works on a headless Linux box (checked on Debian 12 with gnome-keyring 42; the
+# README's Secrets section says the same at more length): a shell of its own with a session
+# bus and an unlocked gnome-keyring, or the key in the environment of `mitmllm run`.
+SECRET_SERVICE_PACKAGES = "gnome-keyring dbus-user-session"  # Debian 12, Ubuntu 24.04
+UNLOCKED_SHELL = (
+    "dbus-run-session -- bash -c 'read -rsp \"keyring password: \" PW; printf %s \"$PW\" | "
+    "gnome-keyring-daemon --unlock --components=secrets >/dev/null; unset PW; "
+    "exec \"$SHELL\"'"
 )
+NO_KEYRING_HELP = (
+    "no system keychain is available to Python's keyring (macOS and Windows have one; Linux "
+    "needs an unlocked Secret Service, which a desktop session starts). Without a desktop: "
+    f"(a) `sudo apt install {SECRET_SERVICE_PACKAGES}`, then `{UNLOCKED_SHELL}` starts a "
+    "shell with an unlocked gnome-keyring (the keys are kept in ~/.local/share/keyrings, "
+    "encrypted with that password): run set-key and `mitmllm run` in it; or (b) skip the "
+    "keychain and export the key before `mitmllm run`: `read -rs {first} && export "
+    "{first}` (mitmllm reads {env})."
+)
+
+
+def no_keyring_help(env: str) -> str:
+    """NO_KEYRING_HELP for a secret that `env` (one variable, or "A or B") could hold."""
+    return NO_KEYRING_HELP.format(env=env, first=env.split(" or ")[0])
 
 
 class SecretError(Exception):
@@ -99,7 +116,7 @@ class Secrets:
         # The null backend "stores" nothing and says nothing: a user would think the key
         # was saved. It is only good for reading (tests, environment-only setups).
         if isinstance(keyring.get_keyring(), keyring.backends.null.Keyring):
-            raise SecretError(NO_KEYRING_HELP.format(env=env) + " (The keyring backend is "
+            raise SecretError(no_keyring_help(env) + " (The keyring backend is "
                               "the null backend, which stores nothing.)")
 
     def set(self, account: str, value: str, *, env: str = "MITMLLM_KEY_<NAME>") -> None:
@@ -108,7 +125,7 @@ class Secrets:
         try:
             keyring.set_password(self.service, account, value)
         except keyring.errors.NoKeyringError as exc:
-            raise SecretError(NO_KEYRING_HELP.format(env=env)) from exc
+            raise SecretError(no_keyring_help(env)) from exc
         except keyring.errors.KeyringError as exc:
             raise SecretError(f"the keychain refused to store the secret: {_reason(exc)}") from exc
 
@@ -120,7 +137,7 @@ class Secrets:
         except keyring.errors.PasswordDeleteError:
             return False
         except keyring.errors.NoKeyringError as exc:
-            raise SecretError(NO_KEYRING_HELP.format(env="MITMLLM_KEY_<NAME>")) from exc
+            raise SecretError(no_keyring_help("MITMLLM_KEY_<NAME>")) from exc
         except keyring.errors.KeyringError as exc:
             raise SecretError(f"the keychain refused to delete the secret: {_reason(exc)}") \
                 from exc
@@ -141,7 +158,7 @@ class Secrets:
         except keyring.errors.NoKeyringError as exc:
             # Reading falls back to the environment; only writes insist on a keychain.
             if strict:
-                raise SecretError(NO_KEYRING_HELP.format(env="MITMLLM_KEY_<NAME>")) from exc
+                raise SecretError(no_keyring_help("MITMLLM_KEY_<NAME>")) from exc
             return None
         except keyring.errors.KeyringError as exc:
             raise SecretError(f"the keychain could not be read: {_reason(exc)}") from exc

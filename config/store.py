@@ -1,9 +1,15 @@
 """Where the config file lives, reading it, and rewriting it atomically with its comments.
 
 Reads use PyYAML (plain data, line-numbered syntax errors). Edits use ruamel.yaml's
-round-trip mode so a user's comments and ordering survive `mitmllm providers add`. Every
+round-trip mode so a user's comments and ordering survive `mitmllm providers add`; the
+comments around the providers list are kept in place by `config/comments.py`. Every
 write goes to a temporary file in the same folder, is flushed to disk, given mode 0600 and
 renamed over the old file: a crash leaves either the old or the new file, never half of one.
+
+Edits are read-modify-write, so two at once (two `mitmllm providers add`, or the CLI and the
+running proxy's admin page) would lose one. `editing()` holds the file's lock
+(`config_lock`) from the read to the rename; `ConfigDocument.save()` takes it too, and
+refuses to write over a file that changed since the document read it.
 """
 
 from __future__ import annotations
@@ -18,11 +24,13 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from filelock import FileLock, Timeout
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import CommentMark
 from ruamel.yaml.tokens import CommentToken
 
+from . import comments
 from .model import GatewayConfig
 from .schema import ConfigError, ConfigFileError, parse_config, parse_provider
 
@@ -92,6 +100,47 @@ def parse_text(text: str, path: Path | None = None) -> GatewayConfig:
     return parse_config(data, path)
 
 
+LOCK_TIMEOUT_SECONDS = 10.0
+
+
+def lock_path(path: Path) -> Path:
+    """`config.yaml.lock`, beside the file. Not the file itself: every write renames a new
+    file over it, so a lock held on the old one would not stop the next writer, while the
+    lock file is never replaced. In the same folder, so that every process editing this
+    file finds the same lock wherever it runs from."""
+    return path.with_name(path.name + ".lock")
+
+
+@contextmanager
+def config_lock(path: Path, timeout: float = LOCK_TIMEOUT_SECONDS) -> Iterator[None]:
+    """Hold the lock of the config file at `path` (blocking: off the event loop). Re-entrant
+    within a thread; other threads and processes wait, up to `timeout` seconds."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # One instance per lock file in a process (is_singleton), so that nested holders in
+        # one thread re-enter it instead of waiting for themselves.
+        lock = FileLock(lock_path(path), mode=0o600, is_singleton=True)
+        lock.acquire(timeout=timeout)
+    except Timeout as exc:
+        raise ConfigFileError(f"another mitmllm has been editing this file for {timeout:g} s "
+                              f"(it holds {lock_path(path).name}); try again", path=path) from exc
+    except OSError as exc:
+        raise ConfigFileError(f"cannot lock: {exc.strerror or exc}", path=path) from exc
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def _read_or_none(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise ConfigFileError(f"cannot read: {exc.strerror or exc}", path=path) from exc
+
+
 def write_atomic(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -112,15 +161,19 @@ def ensure_config_file(path: Path) -> bool:
     """Create the commented default file if there is none; True if it was created."""
     if path.exists():
         return False
-    try:
-        write_atomic(path, DEFAULT_CONFIG_TEXT)
-    except OSError as exc:
-        raise ConfigFileError(f"cannot create: {exc.strerror or exc}", path=path) from exc
+    with config_lock(path):
+        if path.exists():  # created meanwhile, e.g. by `providers add`
+            return False
+        try:
+            write_atomic(path, DEFAULT_CONFIG_TEXT)
+        except OSError as exc:
+            raise ConfigFileError(f"cannot create: {exc.strerror or exc}", path=path) from exc
     return True
 
 
 class ConfigDocument:
-    """An editable, comment-preserving view of the config file."""
+    """An editable, comment-preserving view of the config file. Edit it inside `editing()`
+    (or `config_lock()`), so that no other edit comes between its reading and its saving."""
 
     def __init__(self, path: Path):
         self.path = path
@@ -129,17 +182,20 @@ class ConfigDocument:
         self._yaml.preserve_quotes = True
         # `token: null` stays `null`, not an empty value (same meaning, less readable).
         self._yaml.representer.add_representer(type(None), _represent_null)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            text = DEFAULT_CONFIG_TEXT
-        except OSError as exc:
-            raise ConfigFileError(f"cannot read: {exc.strerror or exc}", path=path) from exc
+        self._read = _read_or_none(path)  # what save() expects to replace
+        text = DEFAULT_CONFIG_TEXT if self._read is None else self._read
         parse_text(text, path)  # refuse to edit a file that is already invalid
+        text, lifted = comments.lift(self._yaml, text)
         data = self._yaml.load(text)
         self.data: CommentedMap = data if isinstance(data, CommentedMap) else CommentedMap()
         if not isinstance(self.data.get("providers"), CommentedSeq):
             self.data["providers"] = CommentedSeq()
+        # The comment block above each provider, which goes where the provider goes, and
+        # the one after the list, which stays before the next key (config/comments.py).
+        self._above: list[tuple[CommentedMap, list[str]]] = [
+            (self.providers[index], block) for index, block in lifted.above.items()
+            if index < len(self.providers)]
+        self._after = lifted.after
 
     @property
     def providers(self) -> CommentedSeq:
@@ -166,36 +222,22 @@ class ConfigDocument:
                 entry[key] = _plain(fields[key])
         providers = self.providers
         providers.fa.set_block_style()
-        # What followed the old last entry (a comment above the next top-level key) now
-        # follows the new one.
-        tail = _take_trailing(providers[-1]) if len(providers) else None
         providers.append(entry)
-        _put_trailing(entry, tail)
-
-        def undo() -> None:
-            providers.pop()
-            if len(providers):
-                _put_trailing(providers[-1], tail)
-
-        self._validated_or_undo(undo)
+        self._validated_or_undo(providers.pop)
 
     def update_provider(self, name: str, changes: Mapping[str, Any]) -> str:
         """Apply changes (a value of None removes the field); returns the provider's name."""
         _, entry = self.find(name)
         before = CommentedMap(entry)
-        tail = _take_trailing(entry)  # the comment above the next provider stays there
         for key, value in changes.items():
             if value is None:
                 entry.pop(key, None)
             else:
                 entry[key] = _plain(value)
-        _put_trailing(entry, tail)
 
         def undo() -> None:
-            _take_trailing(entry)
             entry.clear()
             entry.update(before)
-            _put_trailing(entry, tail)
 
         self._validated_or_undo(undo)
         return str(entry["name"])
@@ -203,29 +245,33 @@ class ConfigDocument:
     def remove_provider(self, name: str) -> str:
         index, entry = self.find(name)
         providers = self.providers
-        tail = _take_trailing(entry)
+        self._block_above(entry)  # the comment above the removed entry described it
         del providers[index]
         if not providers:
-            # An empty list must be written `[]`; its comments go after the key instead.
+            # An empty list must be written `[]`; the comment above its first item (a
+            # heading such as "# my providers") goes after the key instead.
             lead = providers.ca.comment[1] if providers.ca.comment else None
             self.data["providers"] = CommentedSeq()
             self.data["providers"].fa.set_flow_style()
-            texts = [t.value for t in (lead or [])] + ([tail.value] if tail else [])
-            if texts:
-                body = "".join("\n" + t.strip("\n") for t in texts) + "\n"
+            if lead:
+                body = "".join("\n" + t.value.strip("\n") for t in lead) + "\n"
                 self.data.ca.items["providers"] = [None, None, CommentToken(
                     body, CommentMark(0), None), None]
-        elif index > 0:
-            # The comment above the removed entry described it; the one below stays.
-            _put_trailing(providers[index - 1], tail)
-        elif tail is not None:
+        elif index == 0 and (block := self._block_above(providers[0])):
             # The new first entry's comment moves to the slot above the list's first item.
-            lines = [CommentToken(line.strip() + "\n", CommentMark(2))
-                     for line in tail.value.split("\n") if line.strip()]
+            lines = comments.tokens([line for line in block if line.strip()])
             providers.ca.comment = [None, lines]
             slots = self.data.ca.items.setdefault("providers", [None, None, None, None])
             slots[3] = lines
         return str(entry["name"])
+
+    def _block_above(self, entry: CommentedMap) -> list[str]:
+        """Take the comment block lifted from above an entry (config/comments.py)."""
+        for position, (owner, block) in enumerate(self._above):
+            if owner is entry:
+                del self._above[position]
+                return block
+        return []
 
     def _validated_or_undo(self, undo: Callable[[], object]) -> None:
         try:
@@ -238,17 +284,28 @@ class ConfigDocument:
         return parse_text(self.dump(), self.path)
 
     def dump(self) -> str:
+        above = [next((block for owner, block in self._above if owner is entry), None)
+                 for entry in self.providers]
+        trailer = comments.attach(self.data, above, self._after)
         buffer = io.StringIO()
         self._yaml.dump(self.data, buffer)
-        return buffer.getvalue()
+        return buffer.getvalue() + trailer
 
     def save(self) -> GatewayConfig:
+        """Write the document, unless the file changed since it was read (then nothing is
+        written: the edit would undo the other one)."""
         config = self.validated()
-        try:
-            write_atomic(self.path, self.dump())
-        except OSError as exc:
-            raise ConfigFileError(f"cannot write: {exc.strerror or exc}",
-                                  path=self.path) from exc
+        text = self.dump()
+        with config_lock(self.path):
+            if _read_or_none(self.path) != self._read:
+                raise ConfigFileError("changed by another program since it was read; nothing "
+                                      "was written: run the command again", path=self.path)
+            try:
+                write_atomic(self.path, text)
+            except OSError as exc:
+                raise ConfigFileError(f"cannot write: {exc.strerror or exc}",
+                                      path=self.path) from exc
+        self._read = text
         return config
 
 
@@ -260,25 +317,6 @@ WRITE_ORDER = ("name", "preset", "host", "protocol", "port", "base_path", "forma
 
 def _represent_null(representer: Any, _: None) -> Any:
     return representer.represent_scalar("tag:yaml.org,2002:null", "null")
-
-
-def _take_trailing(entry: Any) -> CommentToken | None:
-    """Remove and return the comment ruamel attached after an entry's last value: where a
-    comment written above the *next* list item or key lives."""
-    if not isinstance(entry, CommentedMap) or not entry:
-        return None
-    slots = entry.ca.items.get(next(reversed(entry)))
-    if not slots or len(slots) < 3 or slots[2] is None:
-        return None
-    token, slots[2] = slots[2], None
-    return token  # type: ignore[no-any-return]
-
-
-def _put_trailing(entry: Any, token: CommentToken | None) -> None:
-    if token is None or not isinstance(entry, CommentedMap) or not entry:
-        return
-    slots = entry.ca.items.setdefault(next(reversed(entry)), [None, None, None, None])
-    slots[2] = token
 
 
 def _plain(value: Any) -> Any:
@@ -299,7 +337,10 @@ def _plain(value: Any) -> Any:
 
 @contextmanager
 def editing(path: Path) -> Iterator[ConfigDocument]:
-    """Edit the file and save it atomically when the block ends without an error."""
-    document = ConfigDocument(path)
-    yield document
-    document.save()
+    """Edit the file and save it atomically when the block ends without an error, holding
+    its lock throughout: concurrent edits (other processes, other threads) wait their turn
+    and each sees the one before. Blocking: call it off the event loop."""
+    with config_lock(path):
+        document = ConfigDocument(path)
+        yield document
+        document.save()

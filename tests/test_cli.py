@@ -10,18 +10,14 @@ and are never printed.
 from __future__ import annotations
 
 import json
-import os
 import stat
-import subprocess
-import sys
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import keyring
 import pytest
 import yaml
+from support.cli import BASE_CONFIG, SECRET, Cli
 from support.fake_provider import ProviderThread
 from support.keyrings import (
     FAIL_BACKEND,
@@ -35,99 +31,6 @@ from support.proxy import free_port
 from mitmllm.config.model import ProviderConfig
 from mitmllm.config.store import load_config
 
-SECRET = "sk-cli-test-5e4d3c2b1a"
-
-BASE_CONFIG = """\
-# Written by hand; keep this comment.
-listen:
-  host: 127.0.0.1
-  port: 1337   # the usual port
-providers:
-  - name: openai
-    preset: openai   # billed to me
-  - name: ollama
-    preset: custom
-    host: localhost
-    protocol: http
-    port: 11434
-    auth: none
-local:
-  enabled: false
-"""
-
-
-@dataclass
-class Result:
-    args: tuple[str, ...]
-    returncode: int
-    stdout: str
-    stderr: str
-
-    def ok(self) -> Result:
-        assert self.returncode == 0, self
-        assert "Traceback" not in self.stderr, self.stderr
-        return self
-
-    def one_line_error(self, *fragments: str, code: int = 2) -> str:
-        """The failure contract: the exit code, one `mitmllm: ...` line, no traceback."""
-        assert self.returncode == code, self
-        assert "Traceback" not in self.stderr, self.stderr
-        lines = self.stderr.splitlines()
-        assert len(lines) == 1, f"expected one line on stderr, got:\n{self.stderr}"
-        assert lines[0].startswith("mitmllm: "), lines[0]
-        for fragment in fragments:
-            assert fragment in lines[0], (fragment, lines[0])
-        return lines[0]
-
-
-@dataclass
-class Cli:
-    root: Path
-    backend: str | None = NULL_BACKEND  # None: the real default backend
-    env: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def config(self) -> Path:
-        """The default config file, through XDG_CONFIG_HOME."""
-        return self.root / "xdg" / "mitmllm" / "config.yaml"
-
-    def environment(self, extra: dict[str, str] | None) -> dict[str, str]:
-        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8",
-               "HOME": str(self.root / "home"), "XDG_CONFIG_HOME": str(self.root / "xdg"),
-               "PYTHONDONTWRITEBYTECODE": "1"}
-        if self.backend is not None:
-            env["PYTHON_KEYRING_BACKEND"] = self.backend
-        else:  # the private Secret Service of `./dev test`, reached over the session bus
-            for name in ("DBUS_SESSION_BUS_ADDRESS", "XDG_RUNTIME_DIR"):
-                if name in os.environ:
-                    env[name] = os.environ[name]
-        env.update(self.env)
-        env.update(extra or {})
-        return env
-
-    def __call__(self, *args: str, stdin: str = "", env: dict[str, str] | None = None,
-                 backend: str | None = "") -> Result:
-        cli = self if backend == "" else Cli(self.root, backend, self.env)
-        done = subprocess.run([sys.executable, "-m", "mitmllm.cli", *args], input=stdin,
-                              capture_output=True, text=True, env=cli.environment(env),
-                              cwd=self.root, timeout=60, check=False)
-        return Result(args, done.returncode, done.stdout, done.stderr)
-
-    def write(self, text: str = BASE_CONFIG) -> Path:
-        self.config.parent.mkdir(parents=True, exist_ok=True)
-        self.config.write_text(text, encoding="utf-8")
-        return self.config
-
-    def data(self) -> dict[str, Any]:
-        loaded = yaml.safe_load(self.config.read_text(encoding="utf-8"))
-        assert isinstance(loaded, dict)
-        return loaded
-
-    def provider(self, name: str) -> ProviderConfig:
-        found = load_config(self.config).provider(name)
-        assert found is not None, name
-        return found
-
 
 @pytest.fixture
 def cli(tmp_path: Path) -> Cli:
@@ -139,7 +42,10 @@ def private(path: Path) -> bool:
 
 
 def no_temp_files(path: Path) -> bool:
-    return [p.name for p in path.parent.iterdir()] == [path.name]
+    """Nothing beside the file but its lock file (config/store.py: `lock_path`), which
+    stays, empty, so that every edit locks the same file."""
+    names = {p.name for p in path.parent.iterdir()}
+    return names - {path.name + ".lock"} == {path.name}
 
 
 def test_help(cli: Cli) -> None:
@@ -522,3 +428,26 @@ def test_hosted_tools_is_set_by_add_and_edit(cli: Cli) -> None:
     cli("providers", "edit", "corp", "--hosted-tools", "drop").ok()
     assert cli.provider("corp").hosted_tools == "drop"
     assert "--hosted-tools" in cli("providers", "add", "--help").ok().stdout
+
+
+def test_the_default_files_example_comment_stays_after_the_list(cli: Cli) -> None:
+    from mitmllm.config.store import DEFAULT_CONFIG_TEXT
+
+    example = DEFAULT_CONFIG_TEXT[DEFAULT_CONFIG_TEXT.index("# Example"):
+                                  DEFAULT_CONFIG_TEXT.index("local:")]
+
+    def example_before_local() -> str:
+        text = cli.config.read_text(encoding="utf-8")
+        assert example + "local:\n" in text, text
+        return text
+
+    cli("providers", "add", "team", "--host", "team.test", "--header", "X-Team:blue").ok()
+    assert "      X-Team: blue\n" + example in example_before_local()
+    cli("providers", "add", "lab", "--host", "lab.test", "--models", "a,b").ok()
+    assert "      - b\n" + example in example_before_local()
+    cli("providers", "edit", "lab", "--header", "X-Lab:1", "--secret-header", "X-Org").ok()
+    cli("providers", "edit", "team", "--models", "c").ok()
+    example_before_local()
+    cli("providers", "remove", "lab", backend=FAIL_BACKEND).ok()
+    cli("providers", "remove", "team", backend=FAIL_BACKEND).ok()
+    assert cli.config.read_text(encoding="utf-8") == DEFAULT_CONFIG_TEXT
