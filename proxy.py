@@ -95,12 +95,25 @@ def _configure_logging() -> None:
 
 
 def _install_signals(master: Master) -> None:
+    """SIGINT (Ctrl-C) stops at once. SIGTERM, what a service manager, Kubernetes or a
+    rolling restart sends, drains first (`addons/drain.py`); a second one stops at once."""
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    drain = master.addons.get("drain")
+    terms = 0
+
+    def on_term() -> None:
+        nonlocal terms
+        terms += 1
+        if drain is None or terms > 1:
+            master.shutdown()
+        else:
+            drain.begin()
+
+    for sig, handler in ((signal.SIGINT, master.shutdown), (signal.SIGTERM, on_term)):
         try:
-            loop.add_signal_handler(sig, master.shutdown)
+            loop.add_signal_handler(sig, handler)
         except (NotImplementedError, RuntimeError):  # Windows
-            signal.signal(sig, lambda *_: master.shutdown())
+            signal.signal(sig, lambda *_, handler=handler: handler())
 
 
 async def run_headless(spec: ListenSpec, secrets: Secrets | None = None) -> int:

@@ -61,7 +61,7 @@ class Drain:
 
     async def _drain(self) -> None:
         grace = ctx.options.mitmllm_drain_seconds
-        self.gateway.draining = True
+        self.gateway.start_draining()
         logger.info("draining: no new connections; %d request(s) under way get up to %g s",
                     len(self.in_flight), grace)
         ctx.options.server = False  # closes the listen socket, keeps open connections

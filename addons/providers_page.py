@@ -133,6 +133,7 @@ class ProvidersPage:
         self._changed = asyncio.Event()
         connections.on_change(self._bump)
         gateway.on_config(lambda old, new: self._bump())
+        gateway.on_drain(self._bump)  # a long poll must not hold a drain up
 
     def configure(self, updated: set[str]) -> None:
         # In reverse mode mitmproxy rewrites the Host header to its placeholder target before

@@ -123,6 +123,7 @@ class Gateway:
         self._exchanges: weakref.WeakKeyDictionary[http.HTTPFlow, Exchange] = (
             weakref.WeakKeyDictionary())
         self._config_listeners: list[Callable[[GatewayConfig, GatewayConfig], None]] = []
+        self._drain_listeners: list[Callable[[], None]] = []
         # The reasoning of recent tool-calling answers, for Chat clients that do not send
         # it back themselves (docs/formats.md#reasoning).
         self.reasoning = ReasoningMemory()
@@ -166,6 +167,15 @@ class Gateway:
         if is_routed_replay(flow):
             return Route.saved(info(flow), self.config)
         return None
+
+    def on_drain(self, listener: Callable[[], None]) -> None:
+        """Call `listener()` when the proxy starts draining (long polls end then)."""
+        self._drain_listeners.append(listener)
+
+    def start_draining(self) -> None:
+        self.draining = True
+        for listener in self._drain_listeners:
+            listener()
 
     def on_config(self, listener: Callable[[GatewayConfig, GatewayConfig], None]) -> None:
         """Call `listener(old, new)` whenever a new config is published."""

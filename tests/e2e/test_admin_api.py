@@ -4,6 +4,8 @@ told not to; the access checks need the client's own (docs/admin.md#access)."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import httpx2 as httpx
@@ -36,3 +38,31 @@ def test_the_api_answers_this_machine_by_its_own_names_only(tmp_path: Path) -> N
                            headers={"origin": proxy.url, "x-csrf-token": csrf})
         assert added.status_code == 201, added.text
         assert "name: lab" in proxy.config.read_text()
+
+
+def test_a_key_set_with_the_cli_reaches_the_running_proxy(tmp_path: Path) -> None:
+    from support.fake_provider import ProviderThread
+
+    tests = Path(__file__).resolve().parents[1]
+    keys = tmp_path / "keys.json"
+    env = {"PYTHON_KEYRING_BACKEND": "support.file_keyring.FileKeyring",
+           "MITMLLM_TEST_KEYRING_FILE": str(keys), "PYTHONPATH": str(tests)}
+    with ProviderThread() as fake:
+        fake.models = ["m1"]
+        proxy = MitmllmProcess(tmp_path / "proxy", "", env=env)
+        proxy.config.write_text(
+            f"listen: {{port: {proxy.port}}}\nproviders:\n  - {{name: lab, preset: custom, "
+            f"host: 127.0.0.1, protocol: http, port: {fake.port}, auth: api_key}}\n"
+            "local: {enabled: false}\n")
+        with proxy:
+            assert "set-key lab" in (proxy.wait_for("lab", "error")["error"] or "")
+            done = subprocess.run(
+                [sys.executable, "-m", "mitmllm.cli", "providers", "set-key", "lab",
+                 "--config", str(proxy.config)], input="sk-set-later-0001", text=True,
+                capture_output=True, env=proxy.env, timeout=30)
+            assert done.returncode == 0, done.stderr
+            assert f"The running mitmllm on http://127.0.0.1:{proxy.port} reconnected 'lab'" \
+                in done.stdout
+            proxy.wait_for("lab", "connected", timeout=1.5)  # at once: the CLI asked for it
+            assert fake.requests[-1].headers["authorization"] == "Bearer sk-set-later-0001"
+        assert "sk-set-later-0001" not in proxy.log()
