@@ -27,7 +27,7 @@ import yaml
 from mitmproxy import ctx, exceptions
 
 from ..config.model import GatewayConfig, ListenConfig
-from ..config.schema import ConfigError
+from ..config.schema import ConfigError, secret_header_advice, secret_looking
 from ..config.store import config_path, load_config
 from .admin_access import is_loopback
 from .state import Gateway
@@ -66,6 +66,7 @@ class ConfigWatcher:
             self.gateway.publish_config(config)
             self.gateway.config_loaded = True
             logger.info("config %s: %d provider(s)", path, len(config.providers))
+            _warn_plain_secrets(config)
         if updated & {"mitmllm_config", "listen_host"}:
             self._check_bound_address()
 
@@ -114,6 +115,7 @@ class ConfigWatcher:
             return False
         self.gateway.publish_config(self._with_started_listen(config))
         logger.info("config reloaded: %d provider(s)", len(config.providers))
+        _warn_plain_secrets(config)
         return True
 
     def _refuse_lost_providers(self, config: GatewayConfig) -> None:
@@ -142,6 +144,14 @@ class ConfigWatcher:
                            "only when mitmllm restarts; the running proxy keeps its address "
                            "and token", self.path)
         return replace(config, listen=kept)
+
+
+def _warn_plain_secrets(config: GatewayConfig) -> None:
+    for provider in config.providers:
+        for header, _ in provider.headers:
+            if secret_looking(header):
+                logger.warning("config %s: provider %s: %s", config.path, provider.name,
+                               secret_header_advice(provider.name, header))
 
 
 def _signature(path: Path) -> tuple[int, int] | None:

@@ -27,7 +27,7 @@ from ..config.hosts import (
 )
 from ..config.model import ListenConfig, ProviderConfig, env_key_name
 from ..config.presets import CUSTOM_EXAMPLES, PRESETS
-from ..config.schema import AUTH_KINDS, PROTOCOLS
+from ..config.schema import AUTH_KINDS, PROTOCOLS, secret_header_advice, secret_looking
 from ..config.secrets import (
     SecretError,
     Secrets,
@@ -76,10 +76,13 @@ def add_field_options(parser: argparse.ArgumentParser, *, editing: bool) -> None
         parser.add_argument("--clear-models", action="store_true")
 
 
-def _split_header(text: str) -> tuple[str, str]:
+def _split_header(text: str, provider: str) -> tuple[str, str]:
     name, sep, value = text.partition(":")
     if not sep or not name.strip():
-        fail(f"--header expects NAME:VALUE, got {text!r}")
+        # Not echoed: it may be a secret with its colon missing.
+        fail("--header expects NAME:VALUE")
+    if secret_looking(name):
+        fail("--header " + secret_header_advice(provider, name.strip()))
     return name.strip(), value.strip()
 
 
@@ -183,7 +186,7 @@ def _table(rows: Sequence[Sequence[str]]) -> None:
 def cmd_providers_add(args: argparse.Namespace) -> int:
     fields = {"name": args.name, **provider_fields(args)}
     if args.header:
-        fields["headers"] = dict(_split_header(h) for h in args.header)
+        fields["headers"] = dict(_split_header(h, args.name) for h in args.header)
     if args.secret_header:
         fields["secret_headers"] = list(dict.fromkeys(args.secret_header))
     if args.models:
@@ -227,7 +230,7 @@ def _changes(args: argparse.Namespace, current: ProviderConfig) -> dict[str, Any
     headers = dict(current.headers)
     for name in args.remove_header:
         headers.pop(name, None)
-    headers.update(_split_header(h) for h in args.header)
+    headers.update(_split_header(h, current.name) for h in args.header)
     if args.header or args.remove_header:
         changes["headers"] = headers or None
     secret_headers = [h for h in current.secret_headers if h not in args.remove_secret_header]

@@ -22,7 +22,7 @@ from typing import Any
 
 from .model import GatewayConfig, ProviderConfig, env_key_name
 from .presets import CUSTOM_EXAMPLES, PRESETS
-from .schema import ConfigError, parse_provider
+from .schema import ConfigError, parse_provider, secret_looking
 from .secrets import (
     SecretError,
     Secrets,
@@ -157,6 +157,10 @@ def _header_rows(rows: Any) -> tuple[dict[str, str], list[str]]:
         seen.add(name.lower())
         if row.get("secret") is True:
             secret.append(name)
+        elif secret_looking(name) and row.get("value"):
+            raise ConfigError(f"{name} carries a secret: switch on Secret for it, so its "
+                              "value goes to the keychain, not to the config file in clear",
+                              field="headers")
         else:
             plain[name] = str(row.get("value") or "")
     return plain, secret

@@ -39,6 +39,24 @@ from .presets import PRESETS
 PROTOCOLS = ("http", "https")
 AUTH_KINDS = ("none", "api_key")
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+# Header names whose value is a credential: as a plain header it would sit in the config
+# file in clear (and be shown); `secret_headers` keeps it in the keychain.
+_SECRET_NAMES = frozenset({"authorization", "proxy-authorization", "x-api-key", "api-key",
+                           "cookie"})
+_SECRET_WORDS = ("token", "secret", "password", "api-key", "apikey", "credential")
+
+
+def secret_looking(header: str) -> bool:
+    name = header.strip().lower()
+    return name in _SECRET_NAMES or any(word in name for word in _SECRET_WORDS)
+
+
+def secret_header_advice(provider: str, header: str) -> str:
+    """What to do instead of a plain header that carries a credential."""
+    return (f"{header} carries a secret: as a plain header it is written to the config file "
+            f"in clear; keep it in the keychain instead with `mitmllm providers edit "
+            f"{provider} --secret-header {header}`, then `mitmllm providers set-key "
+            f"{provider} --header {header}`")
 PROVIDER_FIELDS = tuple(f.name for f in fields(ProviderConfig))
 
 

@@ -201,7 +201,7 @@ BAD_INPUTS: list[tuple[list[str], str, str]] = [
     (["providers", "add", "x", "--host", "h", "--port", "70000"], "",
      "provider 'x': field 'port': expected an integer from 1 to 65535, got 70000"),
     (["providers", "add", "x", "--host", "h", "--header", "nocolon"], "",
-     "--header expects NAME:VALUE, got 'nocolon'"),
+     "--header expects NAME:VALUE"),  # not echoed: it may be a secret
     (["providers", "add", "x", "--host", "h", "--header", ":value"], "",
      "--header expects NAME:VALUE"),
     (["providers", "add", "x", "--host", "h", "--header", "Bad Name:v"], "",
@@ -451,3 +451,24 @@ def test_the_default_files_example_comment_stays_after_the_list(cli: Cli) -> Non
     cli("providers", "remove", "lab", backend=FAIL_BACKEND).ok()
     cli("providers", "remove", "team", backend=FAIL_BACKEND).ok()
     assert cli.config.read_text(encoding="utf-8") == DEFAULT_CONFIG_TEXT
+
+
+@pytest.mark.parametrize("header", ["Authorization:Bearer sk-plain-0001", "x-api-key:sk-plain-0001",
+                                    "X-Org-Token:sk-plain-0001"])
+def test_a_secret_in_a_plain_header_is_refused_with_the_right_commands(cli: Cli,
+                                                                       header: str) -> None:
+    cli.write()
+    before = cli.config.read_text()
+    result = cli("providers", "add", "corp", "--preset", "custom", "--host", "llm.corp.example",
+                 "--header", header)
+    line = result.one_line_error("carries a secret", "--secret-header",
+                                 "providers set-key corp --header")
+    assert "sk-plain-0001" not in line
+    assert cli.config.read_text() == before
+
+
+def test_a_plain_header_is_still_a_plain_header(cli: Cli) -> None:
+    cli.write()
+    cli("providers", "add", "corp", "--preset", "custom", "--host", "llm.corp.example",
+        "--header", "X-Team:blue").ok()
+    assert cli.provider("corp").headers == (("X-Team", "blue"),)

@@ -233,3 +233,15 @@ def test_listen_changes_wait_for_a_restart(tmp_path: Path,
         assert (listen.host, listen.port, listen.token) == ("0.0.0.0", 1444, "t0k3n")
         assert listen.max_body_mb == 4  # this one applies at once
         assert "restart" in caplog.text and "t0k3n" not in caplog.text
+
+
+def test_a_secret_in_a_plain_header_of_the_file_is_warned_about(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    text = GOOD.replace("    port: 11434\n",
+                        "    port: 11434\n    headers: {X-Api-Key: sk-in-file}\n")
+    with caplog.at_level(logging.WARNING):
+        with started(tmp_path, text) as (_, gateway, _):
+            assert names(gateway) == ["ollama"]  # still loaded: a warning, not a refusal
+    assert "X-Api-Key carries a secret" in caplog.text
+    assert "--secret-header X-Api-Key" in caplog.text
+    assert "sk-in-file" not in caplog.text

@@ -77,3 +77,11 @@ def test_secrets_are_single_strings(body: dict[str, Any], field: str) -> None:
 def test_blank_secrets_change_nothing() -> None:
     assert SecretChanges.read({"api_key": "  ", "secret_headers": {"X": ""}}) == \
         SecretChanges()
+
+
+def test_the_page_refuses_a_secret_in_a_plain_header() -> None:
+    with pytest.raises(ConfigError) as raised:
+        config_fields({"name": "corp", "preset": "custom", "host": "h", "headers": [
+            {"name": "Authorization", "value": "Bearer sk-plain", "secret": False}]})
+    assert raised.value.field == "headers" and "Secret" in raised.value.reason
+    assert "sk-plain" not in str(raised.value)
