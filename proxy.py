@@ -4,9 +4,10 @@
 default addons of mitmdump cost 40 % of the CPU per request), then the pipeline, and keeps
 no copies of bodies for the inspection views (`mitmllm_keep_mb=0`): no one looks at its
 flows. `web` uses mitmweb's `WebMaster` with all its addons, so everything mitmweb offers
-works; its flow list shows the Comment column, where mitmllm labels every flow, and the
-addons that write flows to disk (`save_stream_file`, `hardump`) run after the pipeline, so
-a saved flow has the answer both sides got and no secret.
+works; its flow list shows the Comment column, where mitmllm labels every flow. The flow
+list itself (`view`) and the addons that write flows to disk (`save_stream_file`,
+`hardump`) run after the pipeline, so an open mitmweb tab never gets a flow before the
+client's keys are redacted, and a saved flow has the answer both sides got and no secret.
 
 Both listen in reverse mode on the listen address with `connection_strategy=lazy`: the
 reverse target is a placeholder, since every request is re-pointed by the pipeline.
@@ -71,9 +72,11 @@ def proxy_options(spec: ListenSpec) -> dict[str, object]:
 
 # mitmweb's default columns, with the Comment column (mitmllm's label) before the path.
 WEB_COLUMNS = ["tls", "icon", "comment", "path", "method", "status", "size", "time"]
-# The addons that write flows out when they end: they must see what the pipeline keeps
-# there in the same hooks (the answer both sides got, the redacted headers).
-WRITERS = ("save", "savehar")
+# The addons that show flows (mitmweb's flow list, `view`, which sends a flow to every open
+# tab as soon as its request headers arrive) or write them out when they end: they must
+# see what the pipeline keeps there in the same hooks (the client's keys already redacted,
+# the answer both sides got).
+WRITERS = ("view", "save", "savehar")
 
 
 def _after_pipeline(master: Master, names: tuple[str, ...]) -> None:
