@@ -76,7 +76,8 @@ WEB_COLUMNS = ["tls", "icon", "comment", "path", "method", "status", "size", "ti
 # tab as soon as its request headers arrive) or write them out when they end: they must
 # see what the pipeline keeps there in the same hooks (the client's keys already redacted,
 # the answer both sides got).
-WRITERS = ("view", "save", "savehar")
+# Then `replaysecrets`, which must come after every flow list (credentials.ReplaySecrets).
+WRITERS = ("view", "save", "savehar", "replaysecrets")
 
 
 def _after_pipeline(master: Master, names: tuple[str, ...]) -> None:

@@ -10,7 +10,7 @@ from ..config.secrets import Secrets
 from .admin import Admin
 from .config_watch import ConfigWatcher
 from .connections import Connections
-from .credentials import Credentials
+from .credentials import Credentials, ReplaySecrets
 from .drain import Drain
 from .head import HeadRequests
 from .ingress import Ingress
@@ -49,6 +49,7 @@ def pipeline(gateway: Gateway | None = None, secrets: Secrets | None = None) -> 
         Metrics(gateway),  # Prometheus metrics of model requests, GET /metrics
         drain,  # flows under way; a graceful stop on SIGTERM
         HeadRequests(),  # HEAD: the headers of the answer, without its body
-        Inspect(gateway),  # labels, one log line per flow, mitmweb told of the changes
+        Inspect(gateway),  # labels and one log line per flow
         MitmllmViews(),  # the `mitmllm` and `SSE` contentviews (no hooks on the data path)
+        ReplaySecrets(gateway),  # last: a replay's secrets, after every flow list saw it
     ]

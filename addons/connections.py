@@ -33,6 +33,7 @@ from ..config.model import GatewayConfig, ProviderConfig
 from ..config.secrets import SecretError
 from ..translators.chat.models import ModelEntry
 from .model_lists import ModelListError, fetch_models, static_entries
+from .secret_echo import scrub_text, secret_values
 from .state import Gateway
 
 logger = logging.getLogger(__name__)
@@ -63,14 +64,18 @@ async def probe(session: aiohttp.ClientSession, provider: ProviderConfig,
                 secrets: SecretCache) -> ProviderStatus:
     """Connect once: the provider's state after fetching its models."""
     base = ProviderStatus(provider.name, "connected", provider.format)
+    sent: tuple[str, ...] = ()
     try:
         headers = await asyncio.to_thread(secrets.headers, provider)
+        sent = secret_values(headers.secret.values())
         models = await fetch_models(session, provider, headers)
     except (SecretError, ModelListError) as exc:
         if provider.models and isinstance(exc, ModelListError) and " HTTP 404" in str(exc):
             # No models endpoint, but the user listed the models: that is a working setup.
             return replace(base, models=static_entries(provider), checked_at=time.monotonic())
-        return replace(base, state="error", error=str(exc), checked_at=time.monotonic())
+        # The provider's message may quote the key it got: never shown, never logged.
+        return replace(base, state="error", error=scrub_text(str(exc), sent),
+                       checked_at=time.monotonic())
     return replace(base, models=tuple(models), checked_at=time.monotonic())
 
 

@@ -10,7 +10,9 @@ sit in the flow's `Exchange.wire_headers`, which the upstream layer (`addons/ups
 swaps in on a copy of the request at the moment it is written to the provider. So mitmweb,
 `mitmdump -w`, intercepts and every later addon only ever see the marker. A replayed flow
 (from mitmweb or a saved file) does not pass through that layer, so its secrets are set on
-the request itself and redacted again as soon as the answer's headers arrive.
+the request itself, by `ReplaySecrets`, the last addon, in the `update` event mitmproxy
+runs after the `request` hook: every flow list has shown the flow by then, and the request
+goes out right after. They are redacted again as soon as the answer's headers arrive.
 
 It expects the flow's `Route` (set by the router; for a replayed saved flow, the route saved
 in its metadata) and acts only on flows routed to a provider.
@@ -20,16 +22,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Sequence
 from typing import Any
 
-from mitmproxy import http
+from mitmproxy import flow, http
 
 from ..config.auth import ANTHROPIC_VERSION, MissingKeyError, ProviderHeaders
 from ..config.model import ProviderConfig
 from ..config.secrets import SecretError
 from .answers import answer_error, is_answered
 from .fail_closed import fails_closed
+from .secret_echo import secret_values
 from .state import REDACTED, Gateway, Route
 
 logger = logging.getLogger(__name__)
@@ -103,10 +106,13 @@ class Credentials:
             request.headers[name] = value
         if provider.format == "anthropic" and "anthropic-version" not in request.headers:
             request.headers["anthropic-version"] = ANTHROPIC_VERSION
-        if flow.is_replay == "request":
-            request.headers.update(headers.secret)
-            return
         exchange = self.gateway.exchange(flow)
+        exchange.secret_values = secret_values(headers.secret.values())
+        if flow.is_replay == "request":
+            exchange.replay_headers = dict(headers.secret)  # put on by ReplaySecrets
+            for name in headers.secret:
+                request.headers[name] = REDACTED
+            return
         exchange.wire_headers = dict(headers.secret)
         for name in headers.secret:
             request.headers[name] = REDACTED
@@ -130,3 +136,20 @@ class Credentials:
         for name in names:
             if name in flow.request.headers:
                 flow.request.headers[name] = REDACTED
+
+
+class ReplaySecrets:
+    """Puts a replayed request's secrets on it at the last moment (see the module
+    docstring). Must be the last addon of the chain, after mitmweb's flow list."""
+
+    def __init__(self, gateway: Gateway):
+        self.gateway = gateway
+
+    def update(self, flows: Sequence[flow.Flow]) -> None:
+        for one in flows:
+            if not isinstance(one, http.HTTPFlow) or one.is_replay != "request":
+                continue
+            exchange = self.gateway.peek_exchange(one)
+            if exchange is not None and exchange.replay_headers and one.response is None:
+                one.request.headers.update(exchange.replay_headers)
+                exchange.replay_headers = {}

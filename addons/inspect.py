@@ -8,10 +8,8 @@ gateway's own answers (`mitmllm · GET /v1/models`); `response` and `error` add 
 failed (` · 404 model_not_found`, ` · client left mid-stream`) and log one INFO line per
 model request (provider, model, status, time), never a header value or a body. The label is
 the flow's comment, which `mitmllm web` shows as a column.
-
-Last in the pipeline, it tells mitmweb's flow list (the `view` addon, earlier in the chain,
-which shows a flow as its own hooks see it) that the pipeline changed the flow, as
-mitmproxy's own addons do: the `update` hook, after each of these hooks.
+(mitmweb's flow list shows what these hooks changed: mitmproxy runs the `update` hook after
+every flow hook.)
 """
 
 from __future__ import annotations
@@ -21,7 +19,6 @@ import logging
 import time
 
 from mitmproxy import ctx, exceptions, http
-from mitmproxy.hooks import UpdateHook
 
 from .ingress import MODEL_KINDS
 from .state import Gateway, Route, info, is_ours
@@ -63,10 +60,8 @@ def why(flow: http.HTTPFlow) -> str | None:
 class Inspect:
     def __init__(self, gateway: Gateway):
         self.gateway = gateway
-        self._viewed = False  # a flow list (mitmweb, the console) shows flows
 
     def running(self) -> None:
-        self._viewed = ctx.master.addons.get("view") is not None
         self.configure(set())
 
     def load(self, loader) -> None:  # type: ignore[no-untyped-def]
@@ -86,17 +81,14 @@ class Inspect:
 
     def request(self, flow: http.HTTPFlow) -> None:
         self._label(flow)
-        self._changed(flow)
 
     def response(self, flow: http.HTTPFlow) -> None:
         self._explain(flow)
         self._log(flow)
-        self._changed(flow)
 
     def error(self, flow: http.HTTPFlow) -> None:
         self._explain(flow)
         self._log(flow)
-        self._changed(flow)
 
     def _label(self, flow: http.HTTPFlow) -> None:
         if flow.comment:
@@ -111,10 +103,6 @@ class Inspect:
                 # Answered here, so nothing connects anywhere: the Path column shows the
                 # address the client asked, not the reverse mode's placeholder target.
                 flow.request.host, flow.request.port = listen[0], listen[1]
-
-    def _changed(self, flow: http.HTTPFlow) -> None:
-        if self._viewed and is_ours(flow):
-            ctx.master.addons.trigger(UpdateHook([flow]))
 
     def _explain(self, flow: http.HTTPFlow) -> None:
         if not is_ours(flow):

@@ -53,7 +53,7 @@ from .connections import Connections, probe
 from .fail_closed import fails_closed
 from .ingress import normalize_path
 from .local import Local
-from .state import Gateway, info
+from .state import REDACTED, Gateway, info
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -249,6 +249,15 @@ class ProvidersPage:
             raise ApiError(400, f"The request body is not valid JSON: {exc}") from exc
         if not isinstance(body, dict):
             raise ApiError(400, "The request body must be a JSON object.")
+        if body.get("api_key") or body.get("secret_headers"):
+            # The flow keeps a copy without the typed secrets: mitmweb, saved flows and
+            # exports never see them (the parsed body still carries them to the keychain).
+            shown = dict(body)
+            if shown.get("api_key"):
+                shown["api_key"] = REDACTED
+            if isinstance(shown.get("secret_headers"), dict):
+                shown["secret_headers"] = {str(k): REDACTED for k in shown["secret_headers"]}
+            request.content = json_bytes(shown)
         return body
 
     def _configured(self, name: str) -> ProviderConfig:

@@ -108,6 +108,10 @@ class Exchange:
     body: dict[str, Any] | None = None  # the client's JSON body, parsed once by ingress
     route: Route | None = None  # set once, by the router
     wire_headers: dict[str, str] = field(default_factory=dict)  # secret values, wire only
+    # A replay's secret headers, until ReplaySecrets puts them on its request.
+    replay_headers: dict[str, str] = field(default_factory=dict)
+    # The provider's secrets as they could come back in its answer (secret_echo.py).
+    secret_values: tuple[str, ...] = ()
     upstream_failed: bool = False  # set by the upstream layer before the error hook
     stream_tail: bytes | None = None  # what ends a broken stream, set in the error hook
     stream: StreamAdapter | None = None  # the flow's stream adapter, if its answer streams

@@ -29,19 +29,36 @@ from ..translators.errors import ErrorInfo
 from ..translators.sse import SSEDecoder, SSEEvent, encode
 from ..translators.stream import StreamTranslator, malformed
 from .capture import CUT_NOTE, Tape
+from .secret_echo import scrub_bytes, scrub_text
 from .state import KEEP_BYTES, record
 
 logger = logging.getLogger(__name__)
 
 
 class StreamAdapter:
-    __slots__ = ("_decoder", "_ended", "_held", "_pending_error", "_started", "client",
-                 "first_out", "flow_id", "provider", "translator", "usage_chunks")
+    __slots__ = (
+        "_decoder",
+        "_ended",
+        "_held",
+        "_pending_error",
+        "_secret_bytes",
+        "_started",
+        "client",
+        "first_out",
+        "flow_id",
+        "provider",
+        "secrets",
+        "translator",
+        "usage_chunks",
+    )
 
     def __init__(self, translator: StreamTranslator, *, flow_id: str, keep: int = KEEP_BYTES,
-                 started: float | None = None):
+                 started: float | None = None, secrets: tuple[str, ...] = ()):
         self.translator = translator
         self.flow_id = flow_id
+        # The provider's own secrets, never passed on should it echo them (secret_echo.py).
+        self.secrets = secrets
+        self._secret_bytes = tuple(s.encode() for s in secrets)
         self._decoder = SSEDecoder()
         self._ended = False
         self._pending_error: ErrorInfo | None = None
@@ -75,6 +92,8 @@ class StreamAdapter:
             return self._abort(error, final=not chunk)
         if self._ended:
             return b"" if not chunk else []
+        if self._secret_bytes and chunk:
+            chunk = scrub_bytes(chunk, self._secret_bytes)  # an echo of the provider's key
         if self.provider is not None:
             self.provider.add(chunk)
         try:
@@ -180,6 +199,9 @@ class StreamAdapter:
         """Once the stream is over (`end` says how): what the client got becomes the flow's
         response body, and both sides' timing, with the provider's own stream when it
         differs, go into the flow's metadata for the inspection views."""
+        if self.translator.failure and end == "complete":
+            end = f"ended with an error event: {self.translator.failure}"
+        end = scrub_text(end, self.secrets)
         if not self.client.limit:  # `mitmllm run`: no one looks at flows
             record(flow, answer_end=end)
             return
@@ -189,8 +211,6 @@ class StreamAdapter:
                 kept += CUT_NOTE.format(self.client.cut).encode()
             flow.response.set_content(None)
             flow.response.raw_content = kept
-        if self.translator.failure and end == "complete":
-            end = f"ended with an error event: {self.translator.failure}"
         record(flow, client_answer=self.client.summary(with_body=False),
                provider_answer=(self.provider.summary(with_body=True)
                                 if self.provider is not None else {"same_as_client": True}),

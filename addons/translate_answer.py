@@ -33,6 +33,7 @@ from ..translators.json_values import json_bytes
 from .answers import error_response
 from .capture import kept_body
 from .fail_closed import fails_closed
+from .secret_echo import scrub_bytes
 from .state import Gateway, Route, info, record
 from .streaming import StreamAdapter
 
@@ -64,7 +65,8 @@ class TranslateAnswer:
                                                model=info(flow).get("model", ""),
                                                memory=self.gateway.reasoning)
             adapter = StreamAdapter(translator, flow_id=flow.id, keep=self.gateway.keep_bytes,
-                                    started=flow.request.timestamp_start)
+                                    started=flow.request.timestamp_start,
+                                    secrets=exchange.secret_values)
         except Exception:
             # Fail closed, but not with `@fails_closed`: the answer's headers are the
             # provider's by now and its body is on its way, so a replacement answer would
@@ -91,6 +93,8 @@ class TranslateAnswer:
         if exchange is not None and exchange.stream is not None:
             exchange.stream.keep_in(flow, "complete")
             return
+        if exchange is not None and exchange.secret_values:
+            _scrub(response, exchange.secret_values)
         received = response.raw_content
         try:
             self._translate_whole(flow, route)
@@ -182,6 +186,14 @@ class TranslateAnswer:
         response.content = json_bytes(body)
         response.headers["content-type"] = "application/json"
 
+
+
+def _scrub(response: http.Response, secrets: tuple[str, ...]) -> None:
+    """The provider's own key out of its answer, should it echo it (secret_echo.py)."""
+    raw = response.get_content(strict=False) or b""
+    clean = scrub_bytes(raw, tuple(s.encode() for s in secrets))
+    if clean is not raw:
+        response.content = clean
 
 
 def _json_object(response: http.Response) -> dict[str, Any]:

@@ -28,7 +28,7 @@ import logging
 import time
 from time import monotonic  # a name of this module, so that tests can substitute a clock
 
-from mitmproxy import ctx, flow, http
+from mitmproxy import ctx, exceptions, flow, http
 from mitmproxy.addonmanager import Loader
 from mitmproxy.connection import Client
 from mitmproxy.proxy.context import Context
@@ -177,6 +177,12 @@ class UpstreamErrors:
                            lambda context: GatewayHttpLayer(context, self.gateway))
 
     def configure(self, updated: set[str]) -> None:
+        if "proxy_debug" in updated and ctx.options.proxy_debug:
+            # It logs every byte on both connections, the provider's key and the client's
+            # token included, to the log and mitmweb's event list.
+            raise exceptions.OptionsError(
+                "mitmllm refuses proxy_debug: it would log the provider's keys and the "
+                "listen token in clear. Every exchange is in mitmweb instead (mitmllm web).")
         if "connection_strategy" in updated and ctx.options.connection_strategy != "lazy":
             logger.warning("mitmllm needs `--set connection_strategy=lazy`: with eager "
                            "connections mitmproxy connects to the reverse target before the "

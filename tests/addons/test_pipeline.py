@@ -27,7 +27,7 @@ from mitmllm.addons import pipeline
 from mitmllm.addons.admin import Admin
 from mitmllm.addons.config_watch import ConfigWatcher
 from mitmllm.addons.connections import Connections
-from mitmllm.addons.credentials import REDACTED, Credentials
+from mitmllm.addons.credentials import REDACTED, Credentials, ReplaySecrets
 from mitmllm.addons.drain import Drain
 from mitmllm.addons.head import HeadRequests
 from mitmllm.addons.ingress import Ingress
@@ -48,7 +48,7 @@ def test_pipeline_order_is_the_designs() -> None:
     assert [type(a) for a in pipeline()] == [
         ConfigWatcher, UpstreamErrors, Ingress, Router, Admin, ProvidersPage, Local, Translate,
         TranslateAnswer, Credentials, Connections, ModelsEndpoint, Metrics, Drain, HeadRequests,
-        Inspect, MitmllmViews]
+        Inspect, MitmllmViews, ReplaySecrets]
 
 
 async def dispatch(tctx: taddons.context, flow: http.HTTPFlow) -> None:
