@@ -19,7 +19,8 @@ mitmproxy's state machine directly.
    addon put in `flow.response` during that hook or, for a stream already under way, the
    `Exchange.stream_tail` (an error event in the client's format) and a clean end of body.
 
-`UpstreamErrors` is the addon that decides those answers in the `error` hook.
+`UpstreamErrors` is the addon that decides those answers in the `error` hook. It also
+declares the option `mitmllm_header_timeout` (the layer's deadline for a request's headers).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import logging
 import time
 from time import monotonic  # a name of this module, so that tests can substitute a clock
 
-from mitmproxy import ctx, flow, http
+from mitmproxy import ctx, exceptions, flow, http
 from mitmproxy.addonmanager import Loader
 from mitmproxy.connection import Client
 from mitmproxy.proxy.context import Context
@@ -148,13 +149,15 @@ class GatewayHttpStream(HookedHttpStream):
 
 
 # Seconds a client may take over a request's headers, from their first byte (nginx's
-# client_header_timeout is 60 s; an SDK sends them in one write).
-HEADER_TIMEOUT = 30.0
+# client_header_timeout is 60 s; an SDK sends them in one write). The option
+# `mitmllm_header_timeout` changes it.
+HEADER_TIMEOUT = 30
 
 
 class GatewayHttpLayer(ReverseHttpLayer):
-    def __init__(self, context: Context, gateway: Gateway):
-        super().__init__(context, header_timeout=HEADER_TIMEOUT)
+    def __init__(self, context: Context, gateway: Gateway,
+                 header_timeout: float = HEADER_TIMEOUT):
+        super().__init__(context, header_timeout=header_timeout)
         self.gateway = gateway
 
     def new_stream(self, context: Context, stream_id: int) -> GatewayHttpStream:
@@ -166,17 +169,28 @@ class UpstreamErrors:
 
     def __init__(self, gateway: Gateway):
         self.gateway = gateway
+        self.header_timeout: float = HEADER_TIMEOUT
 
     def load(self, loader: Loader) -> None:
+        loader.add_option(
+            "mitmllm_header_timeout", int, HEADER_TIMEOUT,
+            "Seconds a client may take to send a request's headers, from their first byte; "
+            "a client still sending them then is disconnected.")
         # A mitmproxy release mitmllm was not verified with: say what will not work.
         for problem in contract_problems():
             logger.error("%s (mitmllm is verified with mitmproxy %s)", problem, VERIFIED)
 
     def next_layer(self, nextlayer: NextLayer) -> None:
-        install_http_layer(nextlayer, _plain_http_reverse_proxy,
-                           lambda context: GatewayHttpLayer(context, self.gateway))
+        install_http_layer(nextlayer, _plain_http_reverse_proxy, lambda context: GatewayHttpLayer(
+            context, self.gateway, self.header_timeout))
 
     def configure(self, updated: set[str]) -> None:
+        if "mitmllm_header_timeout" in updated:
+            seconds = ctx.options.mitmllm_header_timeout
+            if seconds < 1:
+                raise exceptions.OptionsError(
+                    f"mitmllm_header_timeout must be 1 or more, not {seconds}")
+            self.header_timeout = seconds
         if "connection_strategy" in updated and ctx.options.connection_strategy != "lazy":
             logger.warning("mitmllm needs `--set connection_strategy=lazy`: with eager "
                            "connections mitmproxy connects to the reverse target before the "
