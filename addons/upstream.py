@@ -20,7 +20,9 @@ mitmproxy's state machine directly.
    `Exchange.stream_tail` (an error event in the client's format) and a clean end of body.
 
 `UpstreamErrors` is the addon that decides those answers in the `error` hook. It also
-declares the option `mitmllm_header_timeout` (the layer's deadline for a request's headers).
+declares the option `mitmllm_header_timeout` (the layer's deadline for a request's headers)
+and, at load, has the fence repair mitmproxy's connection handler, which could leave a
+provider's socket open (`close_cancelled_connections`).
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ from .mitmproxy_internals import (
     HookedHttpStream,
     NextLayer,
     ReverseHttpLayer,
+    close_cancelled_connections,
     contract_problems,
     install_http_layer,
 )
@@ -179,6 +182,7 @@ class UpstreamErrors:
         # A mitmproxy release mitmllm was not verified with: say what will not work.
         for problem in contract_problems():
             logger.error("%s (mitmllm is verified with mitmproxy %s)", problem, VERIFIED)
+        close_cancelled_connections()
 
     def next_layer(self, nextlayer: NextLayer) -> None:
         install_http_layer(nextlayer, _plain_http_reverse_proxy, lambda context: GatewayHttpLayer(
