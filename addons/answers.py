@@ -8,7 +8,7 @@ from mitmproxy import http
 
 from ..translators.errors import ErrorInfo, Format, render_error
 from ..translators.json_values import json_bytes
-from .state import as_format, info
+from .state import as_format, info, record
 
 JSON_HEADERS = {"content-type": "application/json"}
 
@@ -26,7 +26,10 @@ def client_format(flow: http.HTTPFlow) -> Format:
 
 def error_response(flow: http.HTTPFlow, error: ErrorInfo,
                    headers: dict[str, str] | None = None) -> http.Response:
+    """The error in the client's format; the flow notes that the answer is mitmllm's, so
+    that it is not read as the provider's (`translate_answer`)."""
     status, body = render_error(client_format(flow), error)
+    record(flow, gateway_answer=True)
     return json_response(status, body, headers)
 
 

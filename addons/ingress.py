@@ -151,7 +151,9 @@ class Ingress:
                 answer_error(flow, 400, "The request body's content-encoding cannot be decoded.")
                 return None
         try:
-            body = json.loads(content)
+            # UTF-8 strictly (RFC 8259): json.loads would also take UTF-16, and UTF-8 bytes
+            # of a lone surrogate, which no provider reads and a passthrough cannot edit.
+            body = json.loads(content.decode("utf-8"))
         except (ValueError, UnicodeDecodeError) as exc:
             answer_error(flow, 400, f"The request body is not valid JSON: {exc}",
                          code="invalid_json")

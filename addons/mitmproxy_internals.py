@@ -18,6 +18,8 @@ gateway's terms:
 - `ReverseHttpLayer`: mitmproxy's reverse-proxy HTTP layer, its streams made by `new_stream`,
   with a deadline for each request's headers (`header_timeout`).
 - `install_http_layer`: the `next_layer` hook's part, in place of mitmproxy's own choice.
+- `close_cancelled_connections`: a repair of mitmproxy's connection handler, which leaves a
+  socket open when its task is cancelled at the wrong moment (see there).
 - `contract_problems()`: one sentence per entry of `NEEDS` (what all this relies on) that
   the installed mitmproxy lacks, saying what would break; `tests/addons/
   test_mitmproxy_contract.py` fails on any and `UpstreamErrors` logs them at startup. A
@@ -31,6 +33,8 @@ formatting between them).
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import inspect
 import time
 from collections.abc import Callable, Generator
@@ -38,6 +42,7 @@ from dataclasses import dataclass, is_dataclass, replace
 from typing import Any, cast
 
 from mitmproxy import connection, http, options
+from mitmproxy.connection import ConnectionState
 from mitmproxy.proxy.context import Context
 from mitmproxy.version import VERSION
 
@@ -66,6 +71,7 @@ try:
     )
     from mitmproxy.proxy.layers.http._events import ErrorCode
     from mitmproxy.proxy.layers.modes import ReverseProxy
+    from mitmproxy.proxy.server import ConnectionHandler
 except ImportError as exc:  # a release moved or renamed one of them
     raise ImportError(
         f"mitmproxy {VERSION} lacks a part of its proxy core that mitmllm's upstream layer "
@@ -400,6 +406,43 @@ def install_http_layer(nextlayer: NextLayer, wanted: Callable[[connection.Client
     return True
 
 
+# --- a repair -------------------------------------------------------------------------
+
+
+def close_cancelled_connections() -> None:
+    """Make mitmproxy close a connection's socket however its task is cancelled.
+
+    `ConnectionHandler.handle_connection` reads a connection, hands each chunk to the layers
+    (`server_event`, behind a lock) and closes the socket at its end. It catches the task's
+    cancellation (how a connection is closed by command, or when the client leaves) while
+    it reads or drains, but not while it waits for that lock: the cancellation then leaves
+    the function before the socket is closed, and the socket stays open for the life of the
+    process. That happens when a provider is still sending while another task closes its
+    connection, as mitmproxy does for an answer over `body_size_limit` once the error hook
+    has run (tests/e2e/test_faults.py, the 50 MB answer). Wrapped once: whatever the
+    handler leaves behind is closed as it would have closed it."""
+    original = ConnectionHandler.handle_connection
+    if getattr(original, "closes_when_cancelled", False):
+        return
+
+    @functools.wraps(original)  # its signature stays mitmproxy's, for the contract
+    async def handle_connection(self: ConnectionHandler, conn: connection.Connection) -> None:
+        try:
+            await original(self, conn)
+        except asyncio.CancelledError:
+            left = self.transports.pop(conn, None)  # gone if it closed the socket itself
+            if left is not None and left.writer is not None:
+                conn.state = ConnectionState.CLOSED
+                try:
+                    left.writer.close()
+                except OSError:
+                    pass
+            raise
+
+    handle_connection.closes_when_cancelled = True  # type: ignore[attr-defined]
+    ConnectionHandler.handle_connection = handle_connection  # type: ignore[method-assign,assignment]
+
+
 # --- the contract ---------------------------------------------------------------------
 
 
@@ -425,6 +468,8 @@ NO_SIZE_ANSWER = ("a body over listen.max_body_mb would get mitmproxy's HTML 413
                   "of an error in the client's format")
 NO_HEADER_TIMEOUT = ("a client sending its headers a byte at a time would hold a connection "
                      "forever")
+LEAKS_SOCKETS = ("a provider's connection closed while it still sends (an answer over "
+                 "listen.max_body_mb) would keep its socket open for good")
 NO_LAYER = ("mitmllm's HTTP layer would not be installed: no secrets on the wire, no "
             "timeouts, no error answers in the client's format")
 
@@ -482,6 +527,9 @@ NEEDS: tuple[Need, ...] = (
     Need(ErrorCode, "RESPONSE_TOO_LARGE", NO_SIZE_ANSWER),
     Need(RequestWakeup, "__init__", NO_TIMEOUT, ("delay",)),
     Need(Wakeup, "__init__", NO_TIMEOUT, ("command",)),
+    Need(ConnectionHandler, "handle_connection", LEAKS_SOCKETS, ("connection",),
+         overridden=True),
+    Need(ConnectionHandler, "transports", LEAKS_SOCKETS),
 )
 
 

@@ -54,6 +54,7 @@ class FlowInfo(TypedDict, total=False):
     dropped: list[str]  # client fields with no equivalent (docs/formats.md#dropped-and-refused)
     defaulted: list[str]  # fields the gateway added or filled in, with why
     timed_out: bool
+    gateway_answer: bool  # the answer is an error mitmllm gave itself, in the client's format
     # For the inspection views (capture.py, views.py): the client's own request, the
     # provider's answer as received (or that it is the client's), both answers' timing.
     client_request: dict[str, Any]

@@ -34,7 +34,7 @@ from .answers import error_response
 from .capture import kept_body
 from .fail_closed import fails_closed
 from .secret_echo import scrub_bytes
-from .state import Gateway, Route, info, record
+from .state import Gateway, Route, info, is_routed_replay, record
 from .streaming import StreamAdapter
 
 logger = logging.getLogger(__name__)
@@ -104,6 +104,8 @@ class TranslateAnswer:
     def _translate_whole(self, flow: http.HTTPFlow, route: Route) -> None:
         response = flow.response
         assert response is not None
+        if info(flow).get("gateway_answer") and not is_routed_replay(flow):
+            return  # a refusal of mitmllm's own (addons/answers.py): the client's already
         client = route.client_format
         provider_format = route.provider_format
         request_id = response.headers.get("request-id")

@@ -19,7 +19,10 @@ mitmproxy's state machine directly.
    addon put in `flow.response` during that hook or, for a stream already under way, the
    `Exchange.stream_tail` (an error event in the client's format) and a clean end of body.
 
-`UpstreamErrors` is the addon that decides those answers in the `error` hook.
+`UpstreamErrors` is the addon that decides those answers in the `error` hook. It also
+declares the option `mitmllm_header_timeout` (the layer's deadline for a request's headers)
+and, at load, has the fence repair mitmproxy's connection handler, which could leave a
+provider's socket open (`close_cancelled_connections`).
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ from .mitmproxy_internals import (
     HookedHttpStream,
     NextLayer,
     ReverseHttpLayer,
+    close_cancelled_connections,
     contract_problems,
     install_http_layer,
 )
@@ -148,13 +152,15 @@ class GatewayHttpStream(HookedHttpStream):
 
 
 # Seconds a client may take over a request's headers, from their first byte (nginx's
-# client_header_timeout is 60 s; an SDK sends them in one write).
-HEADER_TIMEOUT = 30.0
+# client_header_timeout is 60 s; an SDK sends them in one write). The option
+# `mitmllm_header_timeout` changes it.
+HEADER_TIMEOUT = 30
 
 
 class GatewayHttpLayer(ReverseHttpLayer):
-    def __init__(self, context: Context, gateway: Gateway):
-        super().__init__(context, header_timeout=HEADER_TIMEOUT)
+    def __init__(self, context: Context, gateway: Gateway,
+                 header_timeout: float = HEADER_TIMEOUT):
+        super().__init__(context, header_timeout=header_timeout)
         self.gateway = gateway
 
     def new_stream(self, context: Context, stream_id: int) -> GatewayHttpStream:
@@ -166,15 +172,21 @@ class UpstreamErrors:
 
     def __init__(self, gateway: Gateway):
         self.gateway = gateway
+        self.header_timeout: float = HEADER_TIMEOUT
 
     def load(self, loader: Loader) -> None:
+        loader.add_option(
+            "mitmllm_header_timeout", int, HEADER_TIMEOUT,
+            "Seconds a client may take to send a request's headers, from their first byte; "
+            "a client still sending them then is disconnected.")
         # A mitmproxy release mitmllm was not verified with: say what will not work.
         for problem in contract_problems():
             logger.error("%s (mitmllm is verified with mitmproxy %s)", problem, VERIFIED)
+        close_cancelled_connections()
 
     def next_layer(self, nextlayer: NextLayer) -> None:
-        install_http_layer(nextlayer, _plain_http_reverse_proxy,
-                           lambda context: GatewayHttpLayer(context, self.gateway))
+        install_http_layer(nextlayer, _plain_http_reverse_proxy, lambda context: GatewayHttpLayer(
+            context, self.gateway, self.header_timeout))
 
     def configure(self, updated: set[str]) -> None:
         if "proxy_debug" in updated and ctx.options.proxy_debug:
@@ -183,6 +195,12 @@ class UpstreamErrors:
             raise exceptions.OptionsError(
                 "mitmllm refuses proxy_debug: it would log the provider's keys and the "
                 "listen token in clear. Every exchange is in mitmweb instead (mitmllm web).")
+        if "mitmllm_header_timeout" in updated:
+            seconds = ctx.options.mitmllm_header_timeout
+            if seconds < 1:
+                raise exceptions.OptionsError(
+                    f"mitmllm_header_timeout must be 1 or more, not {seconds}")
+            self.header_timeout = seconds
         if "connection_strategy" in updated and ctx.options.connection_strategy != "lazy":
             logger.warning("mitmllm needs `--set connection_strategy=lazy`: with eager "
                            "connections mitmproxy connects to the reverse target before the "

@@ -119,10 +119,15 @@ async def test_malformed_json_on_messages_is_400_anthropic_shape() -> None:
     assert set(json.loads(flow.response.content or b"")) <= {"type", "error", "request_id"}
 
 
-async def test_invalid_utf8_body_is_400_not_a_crash() -> None:
-    flow = make_flow("POST", "/v1/chat/completions", content=b'{"model": "\xff\xfe"}')
+@pytest.mark.parametrize("content", [
+    b'{"model": "\xff\xfe"}',
+    b'{"model": "m\xed\xa0\x80"}',  # a lone surrogate's UTF-8 bytes: json.loads takes them
+    '{"model": "m"}'.encode("utf-16")], ids=["invalid", "encoded-surrogate", "utf-16"])
+async def test_a_body_not_in_utf8_is_400_not_a_crash(content: bytes) -> None:
+    """JSON between systems is UTF-8 (RFC 8259); a passthrough edits the body as UTF-8."""
+    flow = make_flow("POST", "/v1/chat/completions", content=content)
     await run_request_hooks(flow, [Ingress(make_gateway(""))])
-    assert_openai_error(flow.response, 400)
+    assert assert_openai_error(flow.response, 400, code="invalid_json")
 
 
 @pytest.mark.parametrize("content", [b"[1, 2]", b'"just a string"', b"42", b"null"])

@@ -291,9 +291,11 @@ def test_fail_gives_the_client_formats_error_event() -> None:
     assert json.loads(openai[0][1])["error"]["message"] == error.message
     assert json.loads(openai[0][1])["error"]["code"] == "provider_error"
 
+    # Nothing came before: the stream opens first (docs/formats.md#how-a-stream-ends).
     responses = frames(passthrough("responses").fail(error))
-    assert responses[0][0] == "error"
-    payload = json.loads(responses[0][1])
+    assert [event for event, _ in responses] == ["response.created", "response.in_progress",
+                                                 "error", "response.failed", None]
+    payload = json.loads(responses[2][1])
     assert payload["type"] == "error"
     assert payload["message"] == error.message
     assert payload["code"] == "provider_error"

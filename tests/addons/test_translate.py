@@ -164,6 +164,16 @@ async def test_untranslatable_field_is_400_naming_it() -> None:
     assert flow.request.path == "/v1/chat/completions"  # nothing sent on
 
 
+async def test_a_refusal_toward_anthropic_keeps_its_code() -> None:
+    """mitmllm's own answer is not read back as the provider's error (in an Anthropic
+    provider's vocabulary, `unsupported_parameter` would become its error type)."""
+    flow, gateway = await translated(body=chat_body("anthropic/claude-x", n=2))
+    before = flow.response.content  # type: ignore[union-attr]
+    TranslateAnswer(gateway).response(flow)
+    assert flow.response.content == before  # type: ignore[union-attr]
+    assert_openai_error(flow.response, 400, param="n", code="unsupported_parameter")
+
+
 async def test_untranslatable_field_from_anthropic_client_is_anthropic_400() -> None:
     body = messages_body("openai/gpt-4o", messages="not a list")
     flow, _ = await translated(path="/v1/messages", body=body)

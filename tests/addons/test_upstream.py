@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 
 import pytest
-from mitmproxy import connection, flow, http, options
+from mitmproxy import connection, exceptions, flow, http, options
 from mitmproxy.proxy import context, events, layer
 from mitmproxy.proxy.layers import HttpLayer, modes
 from mitmproxy.proxy.layers.http import HTTPMode, HttpStream
@@ -186,6 +186,22 @@ def test_next_layer_leaves_tls_and_other_modes_alone() -> None:
     nextlayer, _ = next_layer_for("reverse:https://example.com@1338", b"GET / HTTP/1.1\r\n")
     UpstreamErrors(make_gateway()).next_layer(nextlayer)
     assert nextlayer.layer is None
+
+
+def test_the_header_deadline_follows_its_option() -> None:
+    addon = UpstreamErrors(make_gateway())
+    with taddons.context(addon) as tctx:
+        nextlayer, _ = next_layer_for("reverse:http://127.0.0.1:9@1337", b"GET / HTTP/1.1\r\n")
+        addon.next_layer(nextlayer)
+        assert isinstance(nextlayer.layer, GatewayHttpLayer)
+        assert nextlayer.layer.header_timeout == 30
+        tctx.configure(addon, mitmllm_header_timeout=2)
+        nextlayer, _ = next_layer_for("reverse:http://127.0.0.1:9@1337", b"GET / HTTP/1.1\r\n")
+        addon.next_layer(nextlayer)
+        assert isinstance(nextlayer.layer, GatewayHttpLayer)
+        assert nextlayer.layer.header_timeout == 2
+        with pytest.raises(exceptions.OptionsError, match="mitmllm_header_timeout"):
+            tctx.configure(addon, mitmllm_header_timeout=0)
 
 
 # --- load ----------------------------------------------------------------------------

@@ -9,6 +9,7 @@ Time is a fake clock, so the idle timeout is tested without waiting.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from typing import Any
@@ -372,3 +373,39 @@ async def test_headers_in_time_are_not_cut_and_the_next_request_gets_its_own_dea
     (second,) = wakeups(out)
     fake.now += upstream.HEADER_TIMEOUT
     assert closed(conn.client, await conn.playbook.wake(second))
+
+
+# --- a connection handler cancelled at the wrong moment -------------------------------------
+
+
+class Writer:
+    def __init__(self) -> None:
+        self.closed = False
+
+    def close(self) -> None:
+        self.closed = True
+
+
+async def test_a_handler_cancelled_before_closing_its_socket_has_it_closed(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """mitmproxy's `handle_connection` lets a cancellation that lands while it waits for
+    its event lock escape before it closes the socket (the 50 MB answer of
+    tests/e2e/test_faults.py); the fence's repair closes what it left."""
+    from mitmproxy.proxy.server import ConnectionHandler, ConnectionIO
+
+    async def leaves_the_socket(self: Any, conn: connection.Connection) -> None:
+        raise asyncio.CancelledError("closed by command")
+
+    monkeypatch.setattr(ConnectionHandler, "handle_connection", leaves_the_socket)
+    mitmproxy_internals.close_cancelled_connections()
+    mitmproxy_internals.close_cancelled_connections()  # once only
+    assert ConnectionHandler.handle_connection.__wrapped__ is leaves_the_socket  # type: ignore[attr-defined]
+
+    server = connection.Server(address=CORP)
+    server.state = connection.ConnectionState.OPEN
+    writer = Writer()
+    handler = type("Handler", (), {"transports": {server: ConnectionIO(writer=writer)}})()
+    with pytest.raises(asyncio.CancelledError):
+        await ConnectionHandler.handle_connection(handler, server)  # type: ignore[arg-type]
+    assert writer.closed and handler.transports == {}
+    assert server.state is connection.ConnectionState.CLOSED

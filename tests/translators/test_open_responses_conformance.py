@@ -719,9 +719,13 @@ def test_passthrough_error_ending(name: str, cut: float) -> None:
 
 
 def test_passthrough_error_ending_before_any_event() -> None:
+    """Nothing came from the provider: the stream still opens with `response.created` and
+    `response.in_progress` (docs/formats.md#how-a-stream-ends)."""
     ending = ResponsesPassthrough().fail(LOST)
     failed = failed_ending(ending)
     assert conformant_stream(ending) == failed
+    assert [event.event for event in ending[:2]] == ["response.created",
+                                                     "response.in_progress"]
 
 
 def test_passthrough_bare_ending() -> None:

@@ -9,7 +9,7 @@ import pytest
 
 from mitmllm.translators import hub
 from mitmllm.translators.chat.types import RequestOptions
-from mitmllm.translators.errors import UnsupportedFieldError
+from mitmllm.translators.errors import InvalidRequestError, UnsupportedFieldError
 from mitmllm.translators.formats import FORMAT_NAMES, Format
 
 REFUSED: list[tuple[Format, dict[str, Any], str]] = [
@@ -46,3 +46,20 @@ def test_a_refusal_is_the_same_toward_every_provider(client: Format, body: dict[
         assert "{target}" not in info.message
         seen.append(info.message.replace(FORMAT_NAMES[provider], "<target>"))
     assert len(set(seen)) == 1, seen  # only the target's name differs
+
+
+@pytest.mark.parametrize(("client", "body", "param"), [
+    ("anthropic", {"model": "m", "max_tokens": "64", "messages": []}, "max_tokens"),
+    ("responses", {"model": "m", "input": "x", "max_output_tokens": "64"}, "max_output_tokens"),
+    ("responses", {"model": "m", "input": "x", "max_output_tokens": 0}, "max_output_tokens"),
+], ids=["anthropic-string", "responses-string", "responses-zero"])
+def test_a_malformed_output_limit_is_named_as_the_client_sent_it(
+        client: Format, body: dict[str, Any], param: str) -> None:
+    """Not as the hub's `max_completion_tokens`, which the client never sent."""
+    for provider in ("openai", "anthropic", "responses"):
+        if provider == client:
+            continue
+        with pytest.raises(InvalidRequestError) as caught:
+            hub.translate_request(client, provider, body)
+        assert caught.value.param == param
+        assert caught.value.message == f"'{param}' must be a positive integer"

@@ -18,7 +18,7 @@ import copy
 from typing import Any
 
 from ..chat.data_urls import base64_data_url
-from ..chat.fields import effort_for_budget, usage_asked_for
+from ..chat.fields import effort_for_budget, output_limit, usage_asked_for
 from ..chat.types import NO_OPTIONS, ChatMessage, RequestOptions, Translated
 from ..errors import TARGET, InvalidRequestError, UnsupportedFieldError
 from ..json_values import compact_json
@@ -70,7 +70,7 @@ def anthropic_request_to_chat(body: dict[str, Any],
 def _sampling(body: dict[str, Any], target: str) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if body.get("max_tokens") is not None:
-        out["max_completion_tokens"] = body["max_tokens"]
+        out["max_completion_tokens"] = output_limit(body["max_tokens"], "max_tokens")
     for key in ("temperature", "top_p"):  # Anthropic's ranges fit inside OpenAI's
         if body.get(key) is not None:
             out[key] = body[key]

@@ -23,12 +23,17 @@ def requested_max_tokens(body: dict[str, Any]) -> int | None:
     sent."""
     for name in ("max_completion_tokens", "max_tokens"):
         value = body.get(name)
-        if value is None:
-            continue
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise InvalidRequestError(f"'{name}' must be a positive integer", param=name)
-        return value
+        if value is not None:
+            return output_limit(value, name)
     return None
+
+
+def output_limit(value: Any, name: str) -> int:
+    """An output limit, or a 400 naming the field as the client sent it (an Anthropic
+    client's `max_tokens` is the hub's `max_completion_tokens`)."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise InvalidRequestError(f"'{name}' must be a positive integer", param=name)
+    return value
 
 
 # An Anthropic thinking budget as an OpenAI reasoning effort (LiteLLM's buckets): the first

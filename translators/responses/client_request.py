@@ -16,7 +16,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from ..chat.fields import usage_asked_for
+from ..chat.fields import output_limit, usage_asked_for
 from ..chat.types import NO_OPTIONS, RequestOptions, Translated
 from ..errors import TARGET, InvalidRequestError, UnsupportedFieldError
 from .client_request_items import input_messages
@@ -57,7 +57,8 @@ def responses_request_to_chat(body: dict[str, Any],
         if body.get(name) is not None:
             chat[name] = copy.deepcopy(body[name])
     if body.get("max_output_tokens") is not None:
-        chat["max_completion_tokens"] = body["max_output_tokens"]
+        chat["max_completion_tokens"] = output_limit(body["max_output_tokens"],
+                                                     "max_output_tokens")
     tools = hub_tools(body, options, dropped)
     if tools:
         chat["tools"] = tools

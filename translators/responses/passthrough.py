@@ -2,7 +2,9 @@
 
 An error ending continues the provider's own stream: `response.failed` repeats the response
 the provider announced (with any key the Open Responses spec requires and the provider left
-out filled in), and the sequence numbers go on from the provider's last one.
+out filled in), and the sequence numbers go on from the provider's last one. A stream that
+breaks off before the provider's first event opens with `response.created` and
+`response.in_progress` first, as a translated one does.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from typing import Any
 
 from ..errors import ErrorInfo
 from ..json_values import parse_object
-from ..sse import SSEEvent
+from ..sse import SSEEvent, json_event
 from ..stream import PassthroughStream
 from .objects import failed_events, with_required_keys
 
@@ -49,7 +51,15 @@ class ResponsesPassthrough(PassthroughStream):
             self.response = payload["response"]
 
     def ending(self, error: ErrorInfo) -> list[SSEEvent]:
-        return failed_events(with_required_keys(self.response), error, self.sequence + 1)
+        response = with_required_keys(self.response)
+        if self.sequence >= 0:
+            return failed_events(response, error, self.sequence + 1)
+        # Broken off before its first event: the stream opens as every Responses stream
+        # does before it fails (docs/formats.md#how-a-stream-ends).
+        opening = [json_event({"type": kind, "sequence_number": number, "response": response},
+                              kind)
+                   for number, kind in enumerate(("response.created", "response.in_progress"))]
+        return opening + failed_events(response, error, len(opening))
 
     def bare_ending(self, error: ErrorInfo) -> list[SSEEvent]:
         return failed_events(with_required_keys({}), error, 0)
