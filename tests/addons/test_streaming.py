@@ -323,23 +323,23 @@ def answered_flow() -> http.HTTPFlow:
 
 def test_keep_in_stores_a_small_stream_whole() -> None:
     adapter = passthrough("openai")
-    for chunk in (b"data: 1\n\n", b"data: [DONE]\n\n"):
+    for chunk in (b"data: {}\n\n", b"data: [DONE]\n\n"):
         adapter(chunk)
     adapter(b"")
     flow = answered_flow()
     adapter.keep_in(flow, "complete")
     assert flow.response is not None
-    assert flow.response.raw_content == b"data: 1\n\ndata: [DONE]\n\n"
+    assert flow.response.raw_content == b"data: {}\n\ndata: [DONE]\n\n"
     meta = flow.metadata["mitmllm"]
     # Same format: the provider's stream is the client's, kept once.
     assert meta["provider_answer"] == {"same_as_client": True}
     assert meta["answer_end"] == "complete"
-    assert [offset for _, offset in meta["client_answer"]["marks"]] == [9, 23]
+    assert [offset for _, offset in meta["client_answer"]["marks"]] == [10, 24]
 
 
 def test_keep_in_stores_a_bounded_copy() -> None:
     adapter = passthrough("openai")
-    chunk = b"data: " + b"x" * (30 * 1024 - 8) + b"\n\n"
+    chunk = b'data: {"x":"' + b"x" * (30 * 1024 - 16) + b'"}\n\n'
     sent = 0
     for _ in range(100):
         assert adapter(chunk) == chunk  # the client still gets everything
@@ -389,3 +389,16 @@ def test_nothing_is_kept_when_the_limit_is_zero() -> None:
     adapter.keep_in(flow, "complete")
     assert flow.response is not None and flow.response.raw_content is None
     assert flow.metadata["mitmllm"] == {"answer_end": "complete"}
+
+
+@pytest.mark.parametrize("fmt", ["openai", "anthropic"])
+def test_a_passthrough_event_whose_data_is_not_json_ends_the_stream(fmt: Format) -> None:
+    good = {"openai": b'data: {"choices":[{"delta":{"content":"Hi"}}]}\n\n',
+            "anthropic": b'event: ping\ndata: {"type":"ping"}\n\n'}[fmt]
+    adapter = passthrough(fmt)
+    out = as_bytes(adapter(good + b"data: this is not JSON\n\n" + good))
+    out += as_bytes(adapter(b""))
+    assert out.startswith(good) and out.count(good) == 1  # nothing after the junk
+    assert b"not JSON" not in out.split(b"\n\n", 1)[1].split(b"message")[0]
+    last = frames(out)[-1]
+    assert "not JSON" in json.loads(last[1])["error"]["message"]

@@ -533,7 +533,7 @@ fault("non-json-data", "stream",
       lambda f: [Send(_sse_head(chunked=True) + _chunked(opening(f))
                       + chunk(b"data: this is not JSON\n\n")
                       + _chunked(stream_events(f)[len(opening(f)):]) + LAST_CHUNK)],
-      MALFORMED, partial=True, same_format=Relayed())
+      MALFORMED, partial=True)
 fault("junk-lines", "stream", _junk_lines, Answered(), same_format=Relayed())
 fault("keepalive-comments", "stream", _keepalives, Answered())
 fault("html-200", "stream", lambda f: whole(200, "text/html", HTML_PAGE),
