@@ -35,6 +35,7 @@ from mitmproxy.addons import core, errorcheck, next_layer, proxyserver, tlsconfi
 from mitmproxy.master import Master
 
 from .addons import pipeline
+from .addons.mitmproxy_internals import listen_with_reuse_port
 from .addons.state import Gateway
 from .cli.listen import ListenError, bind_problem
 from .config.secrets import Secrets
@@ -54,6 +55,7 @@ class ListenSpec:
     web_host: str = "127.0.0.1"
     web_password: str | None = None
     save: Path | None = None  # `mitmllm web --save FILE`: mitmproxy's save_stream_file
+    shared_port: bool = False  # one of `run --workers N`: the port is bound with SO_REUSEPORT
     verbose: bool = False
 
 
@@ -122,6 +124,8 @@ def _install_signals(master: Master) -> None:
 
 async def run_headless(spec: ListenSpec, secrets: Secrets | None = None) -> int:
     _configure_logging()
+    if spec.shared_port:
+        listen_with_reuse_port()
     opts = options.Options()
     master = Master(opts, with_termlog=True)
     master.addons.add(core.Core(), proxyserver.Proxyserver())

@@ -18,6 +18,7 @@ gateway's terms:
 - `ReverseHttpLayer`: mitmproxy's reverse-proxy HTTP layer, its streams made by `new_stream`,
   with a deadline for each request's headers (`header_timeout`).
 - `install_http_layer`: the `next_layer` hook's part, in place of mitmproxy's own choice.
+- `listen_with_reuse_port`: listeners bound with SO_REUSEPORT, for `run --workers N`.
 - `close_cancelled_connections`: a repair of mitmproxy's connection handler, which leaves a
   socket open when its task is cancelled at the wrong moment (see there).
 - `contract_problems()`: one sentence per entry of `NEEDS` (what all this relies on) that
@@ -43,6 +44,7 @@ from typing import Any, cast
 
 from mitmproxy import connection, http, options
 from mitmproxy.connection import ConnectionState
+from mitmproxy.proxy import mode_servers
 from mitmproxy.proxy.context import Context
 from mitmproxy.version import VERSION
 
@@ -409,6 +411,25 @@ def install_http_layer(nextlayer: NextLayer, wanted: Callable[[connection.Client
 # --- a repair -------------------------------------------------------------------------
 
 
+def listen_with_reuse_port() -> None:
+    """Make mitmproxy's TCP listeners bind with SO_REUSEPORT, so that the worker processes
+    of `mitmllm run --workers N` all listen on the one port and the kernel spreads the
+    connections between them. mitmproxy binds with `asyncio.start_server(handler, host,
+    port)` (`mode_servers.AsyncioServerInstance.listen`) and offers no option for it; only a
+    worker process calls this, before mitmproxy starts."""
+    if getattr(mode_servers.asyncio.start_server, "reuses_port", False):
+        return
+    original = mode_servers.asyncio.start_server
+
+    @functools.wraps(original)
+    async def start_server(*args: Any, **kwargs: Any) -> asyncio.Server:
+        kwargs.setdefault("reuse_port", True)
+        return await original(*args, **kwargs)
+
+    start_server.reuses_port = True  # type: ignore[attr-defined]
+    mode_servers.asyncio.start_server = start_server
+
+
 def close_cancelled_connections() -> None:
     """Make mitmproxy close a connection's socket however its task is cancelled.
 
@@ -499,6 +520,9 @@ NEEDS: tuple[Need, ...] = (
          "a flow killed during the error hook would be answered twice", ("emit_error_hook",)),
     Need(HttpLayer, "__init__", NO_LAYER, ("context", "mode")),
     Need(HttpLayer, "make_stream", NO_LAYER, ("stream_id",), overridden=True),
+    Need(mode_servers.AsyncioServerInstance, "listen",
+         "the processes of `run --workers N` could not share the listen port",
+         ("host", "port")),
     Need(HttpLayer, "_handle_event", NO_HEADER_TIMEOUT, ("event",), overridden=True),
     Need(HttpLayer, "streams", NO_HEADER_TIMEOUT),
     Need(DataReceived, "connection", NO_HEADER_TIMEOUT),

@@ -1,6 +1,6 @@
 """The `mitmllm` command line.
 
-    mitmllm run  [--host H] [--port P] [--config FILE]
+    mitmllm run  [--host H] [--port P] [--workers N|auto] [--config FILE]
     mitmllm web  [--host H] [--port P] [--web-port W] [--save FILE] [--config FILE]
     mitmllm providers list|add|edit|remove|enable|disable|test|set-key|import-osaurus ...
     mitmllm models [--config FILE]
@@ -15,6 +15,7 @@ and `providers` (providers ...), what they share in `common`.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -66,6 +67,15 @@ class OneLineParser(argparse.ArgumentParser):
         sys.exit(EXIT_BAD_INPUT)
 
 
+def worker_count(text: str) -> int:
+    """`--workers N` or `auto` (one per CPU core)."""
+    if text == "auto":
+        return os.cpu_count() or 1
+    if not text.isdigit() or not 1 <= int(text) <= 64:
+        raise argparse.ArgumentTypeError(f"expected a number from 1 to 64 or auto, got {text!r}")
+    return int(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(
         prog="mitmllm", description="A local gateway for LLM APIs, built on mitmproxy.")
@@ -87,6 +97,12 @@ def build_parser() -> argparse.ArgumentParser:
                              help="also write every flow to FILE, secrets redacted "
                                   "(mitmproxy's save_stream_file; reopen it with "
                                   "`mitmweb -r FILE`, see docs/inspecting.md)")
+        if name == "run":
+            sub.add_argument("--workers", type=worker_count, default=1, metavar="N",
+                             help="N processes sharing the listen port (SO_REUSEPORT), "
+                                  "restarted if they crash; `auto`: one per CPU core "
+                                  "(default: 1)")
+            sub.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
         sub.add_argument("-v", "--verbose", action="store_true", help="debug logging")
         _config_option(sub)
 

@@ -7,6 +7,7 @@ import argparse
 import asyncio
 import sys
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from .. import __version__
@@ -34,7 +35,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     addresses = [("proxy", host, port)]
     if web_port is not None:
         addresses.append(("web", web_host, web_port))
-    for which, address_host, address_port in addresses:
+    worker = getattr(args, "worker", False)  # one of `--workers N`: its siblings share the port
+    for which, address_host, address_port in addresses if not worker else []:
         problem = listen_check.bind_problem(address_host, address_port)
         if problem is not None:
             fail(listen_failure(ListenError(which, address_host, address_port, problem), path),
@@ -42,17 +44,35 @@ def cmd_run(args: argparse.Namespace) -> int:
     if ensure_config_file(path):
         print(f"mitmllm: created {path} (providers are added with `mitmllm providers add`)",
               file=sys.stderr)
-    print(f"mitmllm {__version__}: OpenAI, Anthropic and Responses clients -> "
-          f"http://{authority(host, port)}/v1  (config {path})", file=sys.stderr)
+    workers = getattr(args, "workers", 1)
+    if not worker:
+        print(f"mitmllm {__version__}: OpenAI, Anthropic and Responses clients -> "
+              f"http://{authority(host, port)}/v1  (config {path})"
+              + (f", {workers} workers" if workers > 1 else ""), file=sys.stderr)
+    if workers > 1 and not worker:
+        from ..supervisor import WorkersUnsupported, supervise
+
+        try:
+            return supervise(workers, worker_argv(args, host, port, path))
+        except WorkersUnsupported as exc:
+            fail(str(exc))
     from ..proxy import ListenSpec, run_headless, run_web  # mitmproxy, once all is checked
 
     spec = ListenSpec(host=host, port=port, config=path, verbose=args.verbose,
-                      web_port=web_port, web_host=web_host, save=getattr(args, "save", None))
+                      web_port=web_port, web_host=web_host, save=getattr(args, "save", None),
+                      shared_port=worker)
     runner = run_web if args.command == "web" else run_headless
     try:
         return asyncio.run(runner(spec))
     except ListenError as exc:
         fail(listen_failure(exc, path), EXIT_FAILED)
+
+
+def worker_argv(args: argparse.Namespace, host: str, port: int, path: Path) -> list[str]:
+    """How the supervisor starts one worker: this command, as one of several."""
+    argv = [sys.executable, "-m", "mitmllm.cli", "run", "--worker", "--host", host,
+            "--port", str(port), "--config", str(path)]
+    return [*argv, "-v"] if args.verbose else argv
 
 
 def cmd_models(args: argparse.Namespace) -> int:
