@@ -1,5 +1,6 @@
 """A fast fake provider for the benchmarks: OpenAI and Anthropic answers, whole or as an
-SSE stream of `--events` events, with no delay. Run: python bench/fake_upstream.py PORT"""
+SSE stream of 50 events written one by one (as a provider flushes each token), with no
+delay. Run: python bench/fake_upstream.py PORT"""
 
 from __future__ import annotations
 
@@ -18,8 +19,8 @@ def openai_chunk(text: str, finish: str | None = None) -> bytes:
     return b"data: " + json.dumps(payload, separators=(",", ":")).encode() + b"\n\n"
 
 
-OPENAI_STREAM = b"".join([openai_chunk(f"tok{i} ") for i in range(EVENTS)]
-                         + [openai_chunk("", "stop"), b"data: [DONE]\n\n"])
+OPENAI_EVENTS = [openai_chunk(f"tok{i} ") for i in range(EVENTS)] + [
+    openai_chunk("", "stop"), b"data: [DONE]\n\n"]
 OPENAI_WHOLE = json.dumps({
     "id": "chatcmpl-b", "object": "chat.completion", "created": 1, "model": "m",
     "choices": [{"index": 0, "message": {"role": "assistant", "content": "hello"},
@@ -31,7 +32,7 @@ def anthropic_event(name: str, payload: dict[str, object]) -> bytes:
     return (f"event: {name}\ndata: ".encode() + json.dumps(payload).encode() + b"\n\n")
 
 
-ANTHROPIC_STREAM = b"".join(
+ANTHROPIC_EVENTS = (
     [anthropic_event("message_start", {"type": "message_start", "message": {
         "id": "msg_b", "type": "message", "role": "assistant", "content": [], "model": "m",
         "stop_reason": None, "stop_sequence": None,
@@ -58,7 +59,8 @@ async def answer(request: web.Request) -> web.StreamResponse:
     if body.get("stream"):
         response = web.StreamResponse(headers={"content-type": "text/event-stream"})
         await response.prepare(request)
-        await response.write(ANTHROPIC_STREAM if anthropic else OPENAI_STREAM)
+        for event in ANTHROPIC_EVENTS if anthropic else OPENAI_EVENTS:
+            await response.write(event)
         await response.write_eof()
         return response
     return web.Response(body=ANTHROPIC_WHOLE if anthropic else OPENAI_WHOLE,
