@@ -25,6 +25,7 @@ import os
 import time
 import weakref
 from collections import defaultdict
+from typing import Any
 
 from mitmproxy import http
 from prometheus_client import (
@@ -65,6 +66,7 @@ class Metrics:
                               (*LABELS, "direction"), registry=self.registry)
         self._models: dict[str, set[str]] = defaultdict(set)
         self._seen: weakref.WeakSet[http.HTTPFlow] = weakref.WeakSet()  # observed once
+        self._durations: dict[tuple[str, ...], Any] = {}
 
     def request(self, flow: http.HTTPFlow) -> None:
         if info(flow).get("kind") == "metrics" and not is_answered(flow):
@@ -99,7 +101,7 @@ class Metrics:
             else "error"
         self.requests.labels(*labels, status).inc()
         started = flow.request.timestamp_start
-        self.duration.labels(*labels).observe(max(time.time() - started, 0.0))
+        self._duration(labels).observe(max(time.time() - started, 0.0))
         exchange = self.gateway.peek_exchange(flow)
         stream = exchange.stream if exchange is not None else None
         if stream is not None:
@@ -114,6 +116,14 @@ class Metrics:
             self.tokens.labels(*labels, "in").inc(tokens_in)
         if tokens_out:
             self.tokens.labels(*labels, "out").inc(tokens_out)
+
+    def _duration(self, labels: tuple[str, ...]) -> Any:
+        """The labelled histogram, looked up once per route (`labels()` validates and
+        locks on every call)."""
+        child = self._durations.get(labels)
+        if child is None:
+            child = self._durations[labels] = self.duration.labels(*labels)
+        return child
 
     def _model(self, provider: str, model: str) -> str:
         seen = self._models[provider]

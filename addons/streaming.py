@@ -208,7 +208,8 @@ class StreamAdapter:
                 self.first_out = time.time()
             if b'"usage"' in data:
                 self.usage_chunks = [*self.usage_chunks[-2:], data]
-            self.client.add(data)
+            if self.client.limit:  # 0 under `mitmllm run`: nothing to keep
+                self.client.add(data)
         return data
 
     def keep_in(self, flow: http.HTTPFlow, end: str) -> None:

@@ -27,6 +27,7 @@ provider's socket open (`close_cancelled_connections`).
 
 from __future__ import annotations
 
+import copy
 import logging
 import time
 from time import monotonic  # a name of this module, so that tests can substitute a clock
@@ -69,7 +70,11 @@ class GatewayHttpStream(HookedHttpStream):
         exchange = self.gateway.peek_exchange(self._flow())
         if exchange is None or not exchange.wire_headers:
             return request
-        wire = request.copy()
+        # A shallow copy with headers of its own: the flow's request keeps the marker, and
+        # the body (which may be large) is not copied (`Request.copy` copies everything).
+        wire = copy.copy(request)
+        wire.data = copy.copy(request.data)
+        wire.data.headers = request.headers.copy()
         wire.headers.update(exchange.wire_headers)
         return wire
 

@@ -198,12 +198,18 @@ class PassthroughStream(StreamTranslator):
             return
         mark = self.ERROR_MARK
         reach = max(len(term), len(mark)) - 1
-        edge = self._tail + chunk[:reach]  # what a chunk boundary could split
-        if term in chunk or term in edge:
+        if term in chunk:
             self.closed = True
-        elif mark and (mark in chunk or mark in edge):
+        elif mark and mark in chunk:
             self.closed = True
             self.failure = "the provider sent an error event"
+        elif self._tail:  # only then can a boundary split a marker
+            edge = self._tail + chunk[:reach]
+            if term in edge:
+                self.closed = True
+            elif mark and mark in edge:
+                self.closed = True
+                self.failure = "the provider sent an error event"
         self._tail = chunk[-reach:] if len(chunk) >= reach else (self._tail + chunk)[-reach:]
 
     def watch(self, event: SSEEvent) -> None:
