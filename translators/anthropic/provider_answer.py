@@ -73,6 +73,11 @@ class AnthropicToChatStream(StreamTranslator):
                finish: FinishReason | None = None) -> SSEEvent:
         return json_event(self._envelope().chunk(delta, finish))
 
+    def _text_chunk(self, key: str, text: Any) -> SSEEvent:
+        if type(text) is not str:
+            return self._chunk({key: text})  # whatever it is, as the general path writes it
+        return SSEEvent(self._envelope().delta_json(key, text))
+
     def _envelope(self) -> ChunkEnvelope:
         if self.envelope is None:
             self.envelope = ChunkEnvelope()
@@ -128,11 +133,11 @@ class AnthropicToChatStream(StreamTranslator):
         delta: dict[str, Any] = payload["delta"]
         kind = delta.get("type")
         if kind == "text_delta" and delta["text"]:
-            out.append(self._chunk({"content": delta["text"]}))
+            out.append(self._text_chunk("content", delta["text"]))
         elif kind == "thinking_delta" and delta["thinking"]:
             if index in self.thinking:
                 self.thinking[index]["text"] += delta["thinking"]
-            out.append(self._chunk({"reasoning_content": delta["thinking"]}))
+            out.append(self._text_chunk("reasoning_content", delta["thinking"]))
         elif kind == "input_json_delta" and index in self.block_tool:
             # Fragments go out as they arrive, never repaired; empty ones would only be
             # noise (docs/formats.md#anthropic-stream-to-chat).

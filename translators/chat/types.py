@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, NotRequired, TypedDict
 
 from ..formats import DEFAULT_MAX_TOKENS, Format, HostedTools
+from ..json_values import compact_json
 from ..reasoning import ReasoningMemory
 
 FinishReason = Literal["stop", "length", "tool_calls", "content_filter", "function_call"]
@@ -91,6 +92,18 @@ class ChunkEnvelope:
     model: str = ""
     id: str = field(default_factory=new_completion_id)
     created: int = field(default_factory=lambda: int(time.time()))
+    # The JSON text every text chunk of this answer starts with, for `delta_json`.
+    _head: tuple[str, str] = field(default=("", ""), init=False, repr=False)
+
+    def delta_json(self, key: str, text: str) -> str:
+        """`compact_json(self.chunk({key: text}))`, without building and encoding the dict:
+        the one chunk a stream sends per token, so the one worth making cheap."""
+        head, model = self._head
+        if not head or model != self.model:
+            prefix = compact_json(self.chunk({}))
+            head = prefix[:prefix.index('"delta":{') + len('"delta":{')]
+            self._head = (head, self.model)
+        return f'{head}{compact_json(key)}:{compact_json(text)}}},"finish_reason":null}}]}}'
 
     def chunk(self, delta: dict[str, Any], finish_reason: FinishReason | None = None) -> ChatChunk:
         return {
