@@ -26,9 +26,8 @@ INSTALL_HINT = "install the MLX extra: pip install 'mitmllm[mlx]'"
 
 def _import_mlx() -> ModuleType:
     """Import `mlx.core` (tests replace this to simulate a machine without MLX)."""
-    import mlx.core
-
-    return mlx.core
+    # import_module rather than `import mlx.core`: typed the same whether or not mlx is installed
+    return importlib.import_module("mlx.core")
 
 
 @functools.cache
