@@ -29,10 +29,11 @@ def compact_json(value: Any) -> str:
 
 
 def parse_object(text: str) -> dict[str, Any] | None:
-    """`text` parsed as JSON if it is an object; None for invalid JSON or any other value."""
+    """`text` parsed as JSON if it is an object; None for invalid JSON, JSON nested deeper
+    than the parser goes, or any other value."""
     try:
         value = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     return value if isinstance(value, dict) else None
 

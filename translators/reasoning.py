@@ -34,7 +34,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from .json_values import compact_json
+from .json_values import compact_json, dicts
 
 Detail = dict[str, Any]
 Dialect = Literal["reasoning_details", "reasoning_content", "reasoning"]
@@ -152,12 +152,12 @@ def from_responses_item(item: dict[str, Any]) -> list[Detail]:
     """A Responses `reasoning` item as details: its summaries and its encrypted content."""
     item_id = item.get("id") if isinstance(item.get("id"), str) else None
     details: list[Detail] = []
-    for part in item.get("summary") or []:
-        if isinstance(part, dict) and isinstance(part.get("text"), str):
+    for part in dicts(item.get("summary")):
+        if isinstance(part.get("text"), str):
             details.append(_with_id({"type": "reasoning.summary", "summary": part["text"],
                                      "format": RESPONSES}, item_id))
-    for part in item.get("content") or []:
-        if isinstance(part, dict) and isinstance(part.get("text"), str):
+    for part in dicts(item.get("content")):
+        if isinstance(part.get("text"), str):
             details.append(_with_id({"type": "reasoning.text", "text": part["text"],
                                      "format": RESPONSES}, item_id))
     encrypted = item.get("encrypted_content")
@@ -177,7 +177,9 @@ def to_responses_items(details: Iterable[Detail]) -> list[dict[str, Any]]:
     for detail in details:
         if detail.get("format") != RESPONSES:
             continue
-        item = items.setdefault(detail.get("id"), {"type": "reasoning", "summary": []})
+        item_id = detail.get("id")
+        item = items.setdefault(item_id if isinstance(item_id, str) else None,
+                                {"type": "reasoning", "summary": []})
         if detail.get("type") == "reasoning.summary":
             item["summary"].append({"type": "summary_text",
                                     "text": str(detail.get("summary") or "")})
@@ -260,7 +262,7 @@ class ClientReasoning:
             self.details.extend(from_anthropic_blocks([block]))
 
     def add_responses_item(self, item: dict[str, Any]) -> None:
-        summaries = [p.get("text") for p in item.get("summary") or [] if isinstance(p, dict)]
+        summaries = [p.get("text") for p in dicts(item.get("summary"))]
         self.texts.extend(text for text in summaries if isinstance(text, str) and text)
         sealed = unseal(item.get("encrypted_content"))
         if sealed is not None:

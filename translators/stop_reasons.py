@@ -57,8 +57,10 @@ _INCOMPLETE_BY_FINISH: dict[str, str] = {
 }
 
 
-def finish_reason_from_anthropic(stop_reason: str | None) -> FinishReason:
-    return FINISH_BY_ANTHROPIC_STOP.get(stop_reason or "", "stop")
+def finish_reason_from_anthropic(stop_reason: object) -> FinishReason:
+    """An unknown stop reason, or one that is not a string, is a normal stop."""
+    return FINISH_BY_ANTHROPIC_STOP.get(stop_reason, "stop") if isinstance(
+        stop_reason, str) else "stop"
 
 
 def anthropic_stop_reason(finish_reason: object) -> str:
@@ -77,7 +79,8 @@ def finish_reason_from_responses(status: str, incomplete_details: Any,
     return _FINISH_BY_RESPONSES_STATUS.get(status, "stop")
 
 
-def responses_status(finish_reason: str | None) -> tuple[str, str | None]:
-    """`(status, incomplete reason)` of a Response for a Chat finish_reason."""
-    reason = _INCOMPLETE_BY_FINISH.get(finish_reason or "")
+def responses_status(finish_reason: object) -> tuple[str, str | None]:
+    """`(status, incomplete reason)` of a Response for a Chat finish_reason (one that is not
+    a string completes)."""
+    reason = _INCOMPLETE_BY_FINISH.get(finish_reason) if isinstance(finish_reason, str) else None
     return ("incomplete", reason) if reason else ("completed", None)

@@ -12,8 +12,9 @@ class answers the questions every translator shares, the same way for all of the
 - **dispatch** by table: an event's type (its JSON `type`, else its SSE `event:` name) picks
   a method from the subclass's `HANDLERS`; unknown types are ignored
   (docs/formats.md#server-sent-events).
-- **malformed data**, one error for all: data that is not a JSON object, or a handler
-  tripping over a missing or mistyped field, or a handler raising `UpstreamFormatError`,
+- **malformed data**, one error for all: data that is not a JSON object (or is nested
+  deeper than the parser goes), or a handler tripping over a missing or mistyped field,
+  or a handler raising `UpstreamFormatError`,
   ends the client's stream with a 502 `bad_upstream_response` error ending, never an
   exception inside the proxy's stream callable.
 
@@ -74,6 +75,9 @@ class StreamTranslator:
             payload = json.loads(data)
         except ValueError:
             payload = None
+        except RecursionError:  # valid JSON nested deeper than the parser goes
+            return self.fail(malformed(f"the provider sent a {event.event or 'stream'} event "
+                                       "nested too deeply to be read"))
         if type(payload) is not dict:
             return self.fail(malformed(f"the provider sent a {event.event or 'stream'} event "
                                        "whose data is not a JSON object"))

@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
+
 from mitmllm.translators import hub
 from mitmllm.translators.anthropic.client_request import anthropic_request_to_chat
 from mitmllm.translators.chat.types import RequestOptions
@@ -133,6 +135,22 @@ def test_a_conversation_moving_to_anthropic_sheds_sealed_thinking() -> None:
     # An ordinary request goes on byte for byte.
     plain = {"model": "claude", "max_tokens": 5, "messages": [{"role": "user", "content": "x"}]}
     assert hub.repair_passthrough("anthropic", plain, json.dumps(plain).encode()) is None
+
+
+@pytest.mark.parametrize("last", [5, {"role": "user"}, {"role": "user", "content": [5]},
+                                  {"content": [{"type": "tool_result"}]}])
+def test_sealed_thinking_is_shed_whatever_the_last_message_looks_like(last: Any) -> None:
+    # Found by test_properties_bodies.py: the check for a continued tool turn read the
+    # client's last message as a well-formed one (TypeError, KeyError, AttributeError).
+    assistant = {"role": "assistant", "content": [
+        {"type": "thinking", "thinking": "t", "signature": seal([], None)}]}
+    body = {"model": "claude", "max_tokens": 2000,
+            "thinking": {"type": "enabled", "budget_tokens": 1024},
+            "messages": [{"role": "user", "content": "x"}, assistant, last]}
+    repaired = hub.repair_passthrough("anthropic", body, json.dumps(body).encode())
+    assert repaired is not None
+    out, _changes = repaired
+    assert out["messages"][1]["content"] == [] and out["thinking"] == body["thinking"]
 
 
 def test_reasoning_carried_only_in_details_is_shown_whole() -> None:

@@ -612,6 +612,13 @@ def test_thinking_budget_buckets(budget: int, effort: str) -> None:
     assert anthropic_request_to_chat(request).body["reasoning_effort"] == effort
 
 
+@pytest.mark.parametrize("effort", ["ultra", ["high"], {"level": "high"}])
+def test_an_unknown_output_effort_asks_for_no_reasoning_effort(effort: Any) -> None:
+    # A list or object used to be looked up in the effort table: TypeError (unhashable).
+    request = {**ASK, "output_config": {"effort": effort}}
+    assert "reasoning_effort" not in anthropic_request_to_chat(request).body
+
+
 def test_streaming_request_asks_for_usage() -> None:
     got = anthropic_request_to_chat({**ASK, "stream": True}).body
     assert got["stream"] is True

@@ -257,6 +257,15 @@ def test_reasoning_effort_budgets(effort: str, budget: int) -> None:
     assert body["max_tokens"] == 30000
 
 
+@pytest.mark.parametrize("effort", ["extreme", ["high"], {"type": "text"}])
+def test_an_unknown_reasoning_effort_is_an_invalid_request(effort: Any) -> None:
+    # Found by test_properties_bodies.py: a list or object was looked up in the budget table
+    # (TypeError: unhashable type) instead of being refused.
+    with pytest.raises(InvalidRequestError) as caught:
+        chat_request_to_anthropic(chat([USER], reasoning_effort=effort))
+    assert caught.value.param == "reasoning_effort"
+
+
 def test_reasoning_effort_none_omits_thinking() -> None:
     body = chat_request_to_anthropic(chat([USER], reasoning_effort="none",
                                           temperature=0.5)).body
@@ -425,6 +434,14 @@ def test_response_stop_reasons(stop_reason: str, finish: str) -> None:
     assert got["choices"][0]["finish_reason"] == finish
 
 
+@pytest.mark.parametrize("stop_reason", [[None], {"type": None}, 7])
+def test_response_stop_reason_that_is_not_a_string_is_a_stop(stop_reason: Any) -> None:
+    # Found by test_properties_bodies.py: TypeError (unhashable type) in
+    # finish_reason_from_anthropic.
+    got = anthropic_response_to_chat(message([{"type": "text", "text": "x"}], stop_reason))
+    assert got["choices"][0]["finish_reason"] == "stop"
+
+
 def test_response_thinking_text_and_usage() -> None:
     usage = {"input_tokens": 10, "cache_creation_input_tokens": 20,
              "cache_read_input_tokens": 30, "output_tokens": 50,
@@ -452,7 +469,12 @@ def test_response_without_text_has_null_content() -> None:
         ("toolu_1", {}), ("toolu_2", {"b": [1]})]
 
 
-@pytest.mark.parametrize("body", [{"type": "message"}, {"content": "text"}, []])
+@pytest.mark.parametrize("body", [
+    {"type": "message"}, {"content": "text"}, [],
+    # Found by test_properties_bodies.py: "".join raised TypeError on a text that is a list.
+    message([{"type": "text", "text": [{}, None]}]),
+    message([{"type": "thinking", "thinking": {"a": 1}, "signature": "s"}]),
+])
 def test_malformed_response_is_an_upstream_error(body: Any) -> None:
     with pytest.raises(UpstreamFormatError):
         anthropic_response_to_chat(body)

@@ -6,7 +6,9 @@ from __future__ import annotations
 import pytest
 
 from mitmllm.translators import hub
+from mitmllm.translators.errors import ErrorInfo
 from mitmllm.translators.formats import Format
+from mitmllm.translators.sse import SSEEvent
 
 ENDINGS: dict[str, tuple[bytes, bytes]] = {
     # format: (a stream that ends normally, one that ends with the provider's error event)
@@ -39,3 +41,12 @@ def test_text_that_quotes_the_markers_is_no_ending() -> None:
     # A JSON string escapes its quotes and newlines: text cannot forge an ending.
     text = b'data: {"choices":[{"delta":{"content":"data: {\\"error\\" event: error"}}]}\n\n'
     assert watched("openai", text, 5) == (False, None)
+
+
+def test_a_responses_event_nested_deeper_than_json_reads_is_only_counted() -> None:
+    # Found by test_properties_streams.py: parse_object let json.loads' RecursionError out of
+    # the passthrough's `feed`.
+    stream = hub.stream_translator("responses", "responses", {}, model="m")
+    deep = "[" * 100_000 + "]" * 100_000
+    assert stream.feed(SSEEvent(deep, "response.created")) == []
+    assert stream.fail(ErrorInfo(502, "cut"))[-2].json()["type"] == "response.failed"

@@ -242,6 +242,35 @@ def test_seal_round_trips_and_rejects_strangers() -> None:
     assert unseal(None) is None
 
 
+def test_reasoning_details_whose_id_is_not_a_string_go_to_responses_without_one() -> None:
+    # A Chat client's reasoning_details with `"id": []` used to be a dict key (TypeError:
+    # unhashable type) in to_responses_items.
+    details = [{"type": "reasoning.encrypted", "data": "x", "format": "openai-responses-v1",
+                "id": []}]
+    body = {"model": "m", "messages": [
+        {"role": "user", "content": "hi"},
+        {"role": "assistant", "content": "x", "reasoning_details": details},
+        {"role": "user", "content": "go on"}]}
+    items = hub.translate_request("openai", "responses", body).body["input"]
+    assert {"type": "reasoning", "summary": [], "encrypted_content": "x"} in items
+
+
+@pytest.mark.parametrize("shape", [{"summary": 5}, {"content": True},
+                                   {"summary": "text", "content": 0.5}])
+@pytest.mark.parametrize("provider", ["openai", "anthropic"])
+def test_a_reasoning_item_whose_parts_are_not_lists_is_read_without_them(
+        shape: dict[str, Any], provider: Format) -> None:
+    # Found by test_properties_bodies.py: a `summary` or `content` that was not a list was
+    # iterated (TypeError: object is not iterable).
+    body = {"model": "m", "input": [
+        {"role": "user", "content": "hi"},
+        {"type": "reasoning", "id": "rs_1", "encrypted_content": "gAAA", **shape},
+        {"type": "function_call", "call_id": "c1", "name": "f", "arguments": "{}"},
+        {"type": "function_call_output", "call_id": "c1", "output": "ok"}]}
+    translated = hub.translate_request("responses", provider, body).body
+    assert translated["messages"][1]["role"] == "assistant"
+
+
 def test_memory_is_bounded() -> None:
     memory = ReasoningMemory(size=2)
     for n in range(3):

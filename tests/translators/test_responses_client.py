@@ -464,6 +464,13 @@ def test_chunk_that_is_not_json_fails_the_stream() -> None:
     assert types(events)[-3:] == FAILED
 
 
+def test_chunk_nested_deeper_than_json_reads_fails_the_stream() -> None:
+    # Found by test_properties_streams.py: json.loads raised RecursionError out of `feed`.
+    events = run(translator(), b"data: " + b"[" * 100_000 + b"]" * 100_000 + b"\n\n")
+    assert types(events)[-3:] == FAILED
+    assert "nested too deeply" in events[-3].json()["message"]
+
+
 def test_interleaved_parallel_arguments_fail_the_stream() -> None:
     data = chat_sse(chunk(call_open(0, "call_A", "a")), chunk(call_open(1, "call_B", "b")),
                     chunk(call_args(0, "{}")))
@@ -742,6 +749,11 @@ def test_json_object_and_allowed_tools() -> None:
     ({"input": [{"role": "user", "content": [{"type": "input_image", "file_id": "f1"}]}]},
      "input[0].content[0].file_id"),
     ({"text": {"format": {"type": "grammar"}}}, "text.format"),
+    # A part type that is not a string: refused, not looked up in a set (unhashable).
+    ({"input": [{"role": "user", "content": [{"type": ["input_text"], "text": "x"}]}]},
+     "input[0].content[0]"),
+    ({"input": [{"role": "assistant", "content": [{"type": ["output_text"], "text": "x"}]}]},
+     "input[0].content[0]"),
 ])
 def test_unservable_fields_raise_naming_them(body: dict[str, Any], param: str) -> None:
     with pytest.raises(UnsupportedFieldError) as caught:
@@ -797,6 +809,10 @@ def test_a_hosted_tool_call_in_the_history_is_dropped() -> None:
     {"input": [{"type": "function_call", "name": "f", "arguments": "{}"}]},
     {"input": [{"role": "robot", "content": "x"}]},
     {"input": "x", "instructions": ["not", "a", "string"]},
+    # Found by test_properties_bodies.py: a role or type that is not a string was looked up
+    # in a set (TypeError: unhashable type) instead of being refused.
+    {"input": [{"type": "message", "role": {}, "content": "x"}]},
+    {"input": [{"type": [None], "role": "user", "content": "x"}]},
 ])
 def test_malformed_requests_raise(body: dict[str, Any]) -> None:
     with pytest.raises(InvalidRequestError):
@@ -889,6 +905,23 @@ def test_nonstream_incomplete(finish: str, reason: str) -> None:
     assert response["incomplete_details"] == {"reason": reason}
     assert response["output"][-1]["status"] == "incomplete"
     assert response["completed_at"] is None
+
+
+@pytest.mark.parametrize("calls", [5, "abc", ["x"], [{"id": "call_1", "function": 5}]])
+def test_nonstream_tool_calls_that_are_not_objects_are_left_out(calls: Any) -> None:
+    # Iterated and read as objects before (TypeError, AttributeError); the Anthropic client
+    # answer already left them out.
+    response = chat_response_to_responses(completion({"content": "hi", "tool_calls": calls},
+                                                     "stop"), {})
+    assert [item["type"] for item in response["output"]][0] == "message"
+    assert all(item["type"] != "function_call" or item["name"] == ""
+               for item in response["output"])
+
+
+def test_nonstream_finish_reason_that_is_not_a_string_completes() -> None:
+    # Found by test_properties_bodies.py: TypeError (unhashable type) in responses_status.
+    response = chat_response_to_responses(completion({"content": "hi"}, [137]), {})
+    assert response["status"] == "completed"
 
 
 @pytest.mark.parametrize("body", [{"choices": []}, {"error": {"message": "x"}},

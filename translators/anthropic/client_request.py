@@ -170,7 +170,7 @@ def _output(body: dict[str, Any], dropped: list[str]) -> dict[str, Any]:
     if not isinstance(config, dict):
         return out
     effort = config.get("effort")
-    if effort in _EFFORT_BY_LEVEL and "reasoning_effort" not in out:
+    if isinstance(effort, str) and effort in _EFFORT_BY_LEVEL and "reasoning_effort" not in out:
         out["reasoning_effort"] = _EFFORT_BY_LEVEL[effort]
     fmt = config.get("format")
     if isinstance(fmt, dict):

@@ -225,12 +225,12 @@ def anthropic_response_to_chat(body: dict[str, Any]) -> dict[str, Any]:
     reasoning: list[str] = []
     thinking_blocks: list[dict[str, Any]] = []
     calls: list[ToolCall] = []
-    for block in body["content"]:
+    for index, block in enumerate(body["content"]):
         kind = block.get("type") if isinstance(block, dict) else None
         if kind == "text":
-            texts.append(block.get("text") or "")
+            texts.append(_block_text(block, "text", index))
         elif kind == "thinking":
-            reasoning.append(block.get("thinking") or "")
+            reasoning.append(_block_text(block, "thinking", index))
             thinking_blocks.append({"type": "thinking", "thinking": block.get("thinking", ""),
                                     "signature": block.get("signature", "")})
         elif kind == "redacted_thinking":
@@ -261,3 +261,12 @@ def anthropic_response_to_chat(body: dict[str, Any]) -> dict[str, Any]:
     if isinstance(body.get("usage"), dict):
         completion["usage"] = anthropic_usage_to_chat(body["usage"])
     return dict(completion)
+
+
+def _block_text(block: dict[str, Any], key: str, index: int) -> str:
+    """The text of a `text` or `thinking` block; a missing or null one is empty."""
+    value = block.get(key) or ""
+    if not isinstance(value, str):
+        raise UpstreamFormatError(f"the Anthropic answer's content[{index}].{key} is not a "
+                                  "string")
+    return value

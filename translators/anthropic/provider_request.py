@@ -23,6 +23,7 @@ from typing import Any
 from ..chat.fields import requested_max_tokens
 from ..chat.types import NO_OPTIONS, RequestOptions, Translated
 from ..errors import InvalidRequestError, UnsupportedFieldError
+from ..json_values import as_dict
 from .provider_request_messages import LEGACY_FUNCTION_CALL, Block, convert_messages
 
 # Client fields this module reads. Anything else is dropped and listed: Anthropic rejects
@@ -141,7 +142,7 @@ def _thinking(req: dict[str, Any], dropped: list[str]) -> Block | None:
     effort = req.get("reasoning_effort")
     if effort is None:
         return None
-    if effort not in _EFFORT_BUDGETS:
+    if not isinstance(effort, str) or effort not in _EFFORT_BUDGETS:
         raise InvalidRequestError(f"unknown reasoning_effort {effort!r}",
                                   param="reasoning_effort")
     budget = _EFFORT_BUDGETS[effort]
@@ -178,16 +179,19 @@ def valid_budget(budget: Any) -> int | None:
     return max(budget, MIN_THINKING_BUDGET)
 
 
-def continuation_keeps_thinking(messages: list[Block]) -> bool:
+def continuation_keeps_thinking(messages: list[Any]) -> bool:
     """False when the request continues a tool turn (tool results last) whose assistant
-    message does not open with a thinking block."""
-    if len(messages) < 2 or messages[-1]["role"] != "user":
+    message does not open with a thinking block. Reads a client's own messages too (a
+    passthrough), whatever their shape."""
+    if len(messages) < 2:
         return True
-    last, turn = messages[-1]["content"], messages[-2]
-    continues = isinstance(last, list) and any(b.get("type") == "tool_result" for b in last)
-    if not continues or turn["role"] != "assistant" or not isinstance(turn["content"], list):
+    turn, reply = as_dict(messages[-2]), as_dict(messages[-1])
+    last, content = reply.get("content"), turn.get("content")
+    continues = reply.get("role") == "user" and isinstance(last, list) and any(
+        isinstance(b, dict) and b.get("type") == "tool_result" for b in last)
+    if not continues or turn.get("role") != "assistant" or not isinstance(content, list):
         return True
-    first = turn["content"][0] if turn["content"] else {}
+    first = as_dict(content[0]) if content else {}
     return first.get("type") in ("thinking", "redacted_thinking")
 
 

@@ -33,6 +33,7 @@ from ..errors import (
     is_error_frame,
 )
 from ..ids import new_call_id, new_response_id
+from ..json_values import as_dict, dicts
 from ..reasoning import (
     REASONING_KEYS,
     Detail,
@@ -451,8 +452,10 @@ def _output_items(message: dict[str, Any], response_id: str, status: str,
     if parts:
         items.append(message_item(item_id("message", response_id, len(items)), "completed",
                                   parts))
-    for call in message.get("tool_calls") or []:
-        function = call.get("function") or {}
+    # Calls that are not objects are left out, as for an Anthropic client
+    # (anthropic/client_answer.py).
+    for call in dicts(message.get("tool_calls")):
+        function = as_dict(call.get("function"))
         items.append(call_item(
             item_id("function_call", response_id, len(items)), "completed",
             str(call.get("id") or ""), names.client_name(str(function.get("name") or "")),

@@ -65,6 +65,8 @@ class _Conversation:
     def _item(self, path: str, item: dict[str, Any]) -> None:
         # Messages may leave out `type` (EasyInputMessage).
         kind = item.get("type") or ("message" if "role" in item else None)
+        if kind is not None and not isinstance(kind, str):
+            raise InvalidRequestError(f"'{path}.type' must be a string", param=f"{path}.type")
         if kind not in _OUTPUT_ITEMS:
             self._flush_tool_media()
         if kind == "message":
@@ -145,7 +147,7 @@ class _Conversation:
 
 def _message(path: str, item: dict[str, Any]) -> dict[str, Any]:
     role = item.get("role")
-    if role not in _MESSAGE_ROLES:
+    if not isinstance(role, str) or role not in _MESSAGE_ROLES:
         raise InvalidRequestError(f"'{path}.role' must be one of {sorted(_MESSAGE_ROLES)}",
                                   param=f"{path}.role")
     content = item.get("content")
@@ -168,7 +170,7 @@ def _assistant_message(path: str, content: list[Any]) -> dict[str, Any]:
     refusals: list[str] = []
     for index, part in enumerate(content):
         kind = part.get("type") if isinstance(part, dict) else None
-        if kind in _TEXT_PARTS:
+        if isinstance(kind, str) and kind in _TEXT_PARTS:
             texts.append({"type": "text", "text": str(part.get("text") or "")})
         elif kind == "refusal":
             refusals.append(str(part.get("refusal") or ""))
@@ -184,7 +186,7 @@ def _assistant_message(path: str, content: list[Any]) -> dict[str, Any]:
 
 def _user_part(path: str, part: Any) -> dict[str, Any]:
     kind = part.get("type") if isinstance(part, dict) else None
-    if kind in _TEXT_PARTS:
+    if isinstance(kind, str) and kind in _TEXT_PARTS:
         return {"type": "text", "text": str(part.get("text") or "")}
     if kind == "input_image":
         return _image_part(path, part)

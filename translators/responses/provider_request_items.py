@@ -34,7 +34,7 @@ def input_items(messages: Any, memory: ReasoningMemory | None = None
         if not isinstance(message, dict):
             raise InvalidRequestError("each message must be an object", param=f"messages[{i}]")
         role = message.get("role")
-        leading = leading and role in _SYSTEM_ROLES
+        leading = leading and isinstance(role, str) and role in _SYSTEM_ROLES
         if leading:
             # Joined rather than keeping only the last one, which would lose prompts.
             instructions.append(_text(message.get("content"), f"messages[{i}].content"))
