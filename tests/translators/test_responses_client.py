@@ -913,7 +913,7 @@ def test_nonstream_tool_calls_that_are_not_objects_are_left_out(calls: Any) -> N
     # answer already left them out.
     response = chat_response_to_responses(completion({"content": "hi", "tool_calls": calls},
                                                      "stop"), {})
-    assert [item["type"] for item in response["output"]][0] == "message"
+    assert response["output"][0]["type"] == "message"
     assert all(item["type"] != "function_call" or item["name"] == ""
                for item in response["output"])
 
