@@ -1,7 +1,8 @@
 """Starting mitmproxy with the mitmllm pipeline: `mitmllm run` (headless) and `mitmllm web`.
 
-`run` builds a bare `Master` with only the addons a reverse proxy needs (profiled: the ~36
-default addons of mitmdump cost 40 % of the CPU per request), then the pipeline, and keeps
+`run` builds a bare master (`HeadlessMaster`: hooks dispatched from a table) with only
+the addons a reverse proxy needs (profiled: the ~36 default addons of mitmdump cost 40 %
+of the CPU per request), then the pipeline, and keeps
 no copies of bodies for the inspection views (`mitmllm_keep_mb=0`): no one looks at its
 flows. `web` uses mitmweb's `WebMaster` with all its addons, so everything mitmweb offers
 works; its flow list shows the Comment column, where mitmllm labels every flow. The flow
@@ -35,7 +36,7 @@ from mitmproxy.addons import core, errorcheck, next_layer, proxyserver, tlsconfi
 from mitmproxy.master import Master
 
 from .addons import pipeline
-from .addons.mitmproxy_internals import listen_with_reuse_port
+from .addons.mitmproxy_internals import HeadlessMaster, listen_with_reuse_port
 from .addons.state import Gateway
 from .cli.listen import ListenError, bind_problem
 from .config.secrets import Secrets
@@ -92,10 +93,17 @@ def _after_pipeline(master: Master, names: tuple[str, ...]) -> None:
             master.addons.add(addon)
 
 
-def _configure_logging() -> None:
-    # As mitmproxy's own tools do: the root logger passes everything to TermLog, which
-    # filters by `termlog_verbosity`; chatty libraries stay at warnings.
-    logging.getLogger().setLevel(logging.DEBUG)
+def _configure_logging(verbose: bool = True) -> None:
+    # As mitmproxy's own tools do: the root logger passes everything to TermLog (and
+    # mitmweb's event list), which filter by `termlog_verbosity`; chatty libraries stay at
+    # warnings. `run` without -v passes on INFO and up only (a DEBUG record made and then
+    # dropped by TermLog still costs its LogRecord on every request), and keeps mitmproxy's
+    # per-connection lines ("client connect", "server connect", ...: five per request)
+    # for -v: a gateway's log is one line per model request (addons/inspect.py) and the
+    # errors.
+    logging.getLogger().setLevel(logging.DEBUG if verbose else logging.INFO)
+    if not verbose:
+        logging.getLogger("mitmproxy.proxy.server").setLevel(logging.WARNING)
     for name in ("tornado", "asyncio", "hpack", "aiohttp.access"):
         logging.getLogger(name).setLevel(logging.WARNING)
 
@@ -123,11 +131,11 @@ def _install_signals(master: Master) -> None:
 
 
 async def run_headless(spec: ListenSpec, secrets: Secrets | None = None) -> int:
-    _configure_logging()
+    _configure_logging(spec.verbose)
     if spec.shared_port:
         listen_with_reuse_port()
     opts = options.Options()
-    master = Master(opts, with_termlog=True)
+    master = HeadlessMaster(opts)
     master.addons.add(core.Core(), proxyserver.Proxyserver())
     opts.update_defer(mitmllm_config=str(spec.config), mitmllm_keep_mb=0)
     master.addons.add(*pipeline(Gateway(secrets)))

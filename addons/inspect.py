@@ -6,8 +6,8 @@ Option `mitmllm_keep_mb` (per side of a flow: what the provider sent, what the c
 labels a routed flow `provider · model · client format → provider format`, and the
 gateway's own answers (`mitmllm · GET /v1/models`); `response` and `error` add why a flow
 failed (` · 404 model_not_found`, ` · client left mid-stream`) and log one line per model
-request (provider, model, status, time; INFO when it failed, DEBUG otherwise, shown with
-`-v`), never a header value or a body. The label is
+request at INFO (provider, model, status, time), never a header value or a body; `mitmllm
+run` shows mitmproxy's per-connection lines only with `-v` instead (proxy.py). The label is
 the flow's comment, which `mitmllm web` shows as a column.
 (mitmweb's flow list shows what these hooks changed: mitmproxy runs the `update` hook after
 every flow hook.)
@@ -115,13 +115,9 @@ class Inspect:
             flow.comment = f"{flow.comment} · {reason}"
 
     def _log(self, flow: http.HTTPFlow) -> None:
-        # A failed request at INFO, every request at DEBUG (`-v`): a log line per request
-        # was the pipeline's largest cost under load (3 % of the CPU), and /metrics counts
-        # them all anyway.
-        failed = flow.error is not None or flow.response is None \
-            or flow.response.status_code >= 400
-        level = logging.INFO if failed else logging.DEBUG
-        if not logger.isEnabledFor(level) or not is_ours(flow):
+        # A line costs about 2 % of the CPU under load; mitmproxy's five connection lines
+        # per request cost more, and `mitmllm run` shows those only with -v (proxy.py).
+        if not logger.isEnabledFor(logging.INFO) or not is_ours(flow):
             return
         meta = info(flow)
         if meta.get("kind") not in MODEL_KINDS:
@@ -130,7 +126,7 @@ class Inspect:
         status = flow.response.status_code if flow.response else "error"
         started = flow.request.timestamp_start
         elapsed = (time.time() - started) if started else 0.0
-        logger.log(level, "%s %s %s -> %s %s (%.2f s)%s", flow.request.method,
+        logger.info("%s %s %s -> %s %s (%.2f s)%s", flow.request.method,
                     meta.get("model", "?"), route.provider_name if route else "-",
                     route.upstream_model if route else "-", status, elapsed,
                     " stream" if meta.get("stream") else "")

@@ -113,3 +113,27 @@ def test_sigterm_drains_what_is_under_way_and_refuses_the_rest(tmp_path: Path,
         assert "".join(received) == "Hello!"  # the stream finished whole
         assert proxy.process.wait(10) == 0
     assert "draining" in proxy.log()
+
+
+def test_the_log_is_one_line_per_model_request(tmp_path: Path, provider: FakeProvider) -> None:
+    """`mitmllm run` logs each model request in one line, not mitmproxy's five connection
+    lines per request; `-v` shows those too."""
+    answer = Json(200, vector("nonstream_11")["anthropic_response"])
+    for verbose in (False, True):
+        provider.reply("/messages", answer, answer, answer)
+        workdir = tmp_path / str(verbose)
+        with MitmllmProcess(workdir, config(provider),
+                            args=("-v",) if verbose else ()) as proxy:
+            proxy.wait_for("anth", "connected")
+            client = OpenAI(base_url=proxy.url + "/v1", api_key="x", max_retries=0)
+            for _ in range(3):
+                client.chat.completions.create(model="anth/claude-x",
+                                               messages=[{"role": "user", "content": "hi"}])
+            deadline = time.monotonic() + 5
+            while proxy.log().count("anth/claude-x anth -> claude-x 200") < 3 \
+                    and time.monotonic() < deadline:
+                time.sleep(0.05)
+            log = proxy.log()
+        assert log.count("POST anth/claude-x anth -> claude-x 200") == 3, log
+        assert ("client connect" in log) is verbose, log
+        assert ("server connect" in log) is verbose, log
