@@ -539,13 +539,18 @@ _addon_log = logging.getLogger(addonmanager.__name__)
 
 
 class HeadlessMaster(Master):
-    """`Master` with `HookTableAddonManager`, and without mitmproxy's debug-only type checks
+    """`Master` with `HookTableAddonManager`; without mitmproxy's debug-only type checks
     of every request and answer it makes (`MessageData.__post_init__`, 5 % of the CPU per
-    request; `python -O` leaves them out too). For `mitmllm run`, which has no scripts and
+    request; `python -O` leaves them out too); and without the deprecated `add_log` hook,
+    which mitmproxy triggers on every addon for every log record (no addon of `run` has
+    it; it cost more than writing the line). For `mitmllm run`, which has no scripts and
     no console; `mitmllm web` keeps mitmweb's own master."""
 
     def __init__(self, opts: options.Options) -> None:
         super().__init__(opts, with_termlog=False)
+        legacy = getattr(self, "_legacy_log_events", None)  # per instance, if still there
+        if legacy is not None:
+            legacy.uninstall()
         self.addons = HookTableAddonManager(self)
         self._termlog_addon = termlog.TermLog()
         self.addons.add(self._termlog_addon)

@@ -118,3 +118,5 @@ async def test_the_headless_master_uses_the_table_and_still_logs() -> None:
     master = HeadlessMaster(options.Options())
     assert isinstance(master.addons, HookTableAddonManager)
     assert master.addons.get("termlog") is not None
+    # no deprecated `add_log` hook run on every addon for every log record
+    assert master._legacy_log_events not in logging.getLogger().handlers
