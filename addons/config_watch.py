@@ -78,8 +78,9 @@ class ConfigWatcher:
                 and not self.gateway.config.listen.token:
             where = bound or "every interface"
             raise exceptions.OptionsError(
-                f"listening on {where} needs listen.token in {self.path}: anyone who can "
-                "reach the port could otherwise spend your keys")
+                f"listening on {where} needs listen.token in {self.path} (or "
+                "MITMLLM_LISTEN_TOKEN): anyone who can reach the port could otherwise spend "
+                "your keys")
 
     def running(self) -> None:
         if self._task is None:

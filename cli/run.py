@@ -27,8 +27,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     port = args.port if args.port is not None else config.listen.port
     listen = replace(config.listen, host=host, port=port)
     if not listen.is_loopback and not listen.token:
-        fail(f"listening on {host} needs listen.token in {path}: anyone who can reach the "
-             "port could otherwise spend your keys")
+        fail(f"listening on {host} needs listen.token in {path} (or "
+             "MITMLLM_LISTEN_TOKEN): anyone who can reach the port could otherwise spend your keys")
     web_port = getattr(args, "web_port", None)
     if web_port == port:
         fail(f"--web-port {web_port} is the listen port too; choose another for mitmweb")

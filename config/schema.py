@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime
 import difflib
 import math
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import fields
@@ -152,7 +153,14 @@ class _Fields:
         return tuple(value)
 
 
-def parse_config(data: Any, path: Path | None = None) -> GatewayConfig:
+# The listen token from the environment, where the file has none: a container keeps the
+# config file in a ConfigMap and the token in a Secret (deploy/k8s/).
+LISTEN_TOKEN_VARIABLE = "MITMLLM_LISTEN_TOKEN"
+
+
+def parse_config(data: Any, path: Path | None = None,
+                 environ: Mapping[str, str] | None = None) -> GatewayConfig:
+    """`environ` (os.environ by default) may give the listen token (`LISTEN_TOKEN_VARIABLE`)."""
     if data is None:
         data = {}
     if not isinstance(data, Mapping):
@@ -160,7 +168,8 @@ def parse_config(data: Any, path: Path | None = None) -> GatewayConfig:
                           path=path)
     top = _Fields(data, path=path, provider=None)
     top.reject_unknown(("listen", "providers", "local"))
-    listen = _parse_listen(_section(top, "listen"), path)
+    env = os.environ if environ is None else environ
+    listen = _parse_listen(_section(top, "listen"), path, env.get(LISTEN_TOKEN_VARIABLE) or None)
     local = _parse_local(_section(top, "local"), path)
     raw_providers = data.get("providers")
     if raw_providers is None:
@@ -187,17 +196,18 @@ def _section(top: _Fields, key: str) -> _Fields:
     return _Fields(value, path=top.path, provider=None, prefix=f"{key}.")
 
 
-def _parse_listen(section: _Fields, path: Path | None) -> ListenConfig:
+def _parse_listen(section: _Fields, path: Path | None, env_token: str | None) -> ListenConfig:
     section.reject_unknown(("host", "port", "token", "max_body_mb"))
     listen = ListenConfig(
         host=_host(section, "host", "127.0.0.1", LISTEN_FIELDS) or "127.0.0.1",
         port=section.integer("port", 1337, low=1, high=65535) or 1337,
-        token=section.string("token"),
+        token=section.string("token") or env_token,
         max_body_mb=section.number("max_body_mb", 32, low=0),
     )
     if not listen.is_loopback and not listen.token:
         raise section.error("token", f"required when listening on {listen.host}, which is not "
-                            "loopback: anyone who can reach the port could spend your keys")
+                            "loopback: anyone who can reach the port could spend your keys "
+                            f"(or set {LISTEN_TOKEN_VARIABLE})")
     return listen
 
 

@@ -259,6 +259,18 @@ def test_a_non_loopback_listen_host_needs_a_token(host: str) -> None:
     assert with_token.listen.token == "s3cret-token"
 
 
+def test_the_listen_token_may_come_from_the_environment(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A container keeps the file in a ConfigMap and the token in a Secret
+    (deploy/k8s/): MITMLLM_LISTEN_TOKEN counts where the file has no token."""
+    monkeypatch.setenv("MITMLLM_LISTEN_TOKEN", "from-the-env")
+    assert parse("listen:\n  host: 0.0.0.0\n").listen.token == "from-the-env"
+    assert parse("listen:\n  host: 0.0.0.0\n  token: in-the-file\n").listen.token \
+        == "in-the-file"
+    monkeypatch.setenv("MITMLLM_LISTEN_TOKEN", "")
+    assert "or set MITMLLM_LISTEN_TOKEN" in str(refused("listen:\n  host: 0.0.0.0\n"))
+
+
 @pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.2", "localhost", "'::1'"])
 def test_a_loopback_listen_host_needs_no_token(host: str) -> None:
     assert parse(f"listen:\n  host: {host}\n").listen.token is None

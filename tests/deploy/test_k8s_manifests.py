@@ -23,7 +23,7 @@ from kubernetes_validate.utils import latest_version
 from mitmllm.addons.drain import DRAIN_SECONDS
 from mitmllm.config.model import ListenConfig
 from mitmllm.config.secrets import Secrets
-from mitmllm.config.store import parse_text
+from mitmllm.config.schema import parse_config
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 K8S = DEPLOY / "k8s"
@@ -57,12 +57,19 @@ def pod() -> Doc:
     return dict(only("Deployment")["spec"]["template"]["spec"])
 
 
-def config_secret() -> tuple[Doc, str]:
-    """The Secret holding config.yaml, and the file's text."""
-    holders = [d for d in documents() if d["kind"] == "Secret"
-               and "config.yaml" in d.get("stringData", {})]
+def config_map() -> tuple[Doc, str]:
+    """The ConfigMap holding config.yaml, and the file's text."""
+    holders = [d for d in documents() if d["kind"] == "ConfigMap"
+               and "config.yaml" in d.get("data", {})]
     assert len(holders) == 1
-    return holders[0], holders[0]["stringData"]["config.yaml"]
+    return holders[0], holders[0]["data"]["config.yaml"]
+
+
+def environment() -> dict[str, str]:
+    """The container's variables from its Secret (envFrom)."""
+    (source,) = container()["envFrom"]
+    secret = only("Secret", source["secretRef"]["name"])
+    return dict(secret["stringData"])
 
 
 @pytest.fixture
@@ -84,7 +91,7 @@ def test_every_manifest_is_valid_kubernetes(version: str) -> None:
             where = ".".join(str(p) for p in exc.path)
             pytest.fail(f"{doc['kind']} {doc['metadata']['name']}: {where}: {exc.message}")
         # SchemaNotFoundError (a kind the validator does not know) fails the test too.
-    assert kinds == {"Deployment", "Service", "Secret", "PodDisruptionBudget"}
+    assert kinds == {"Deployment", "Service", "ConfigMap", "Secret", "PodDisruptionBudget"}
 
 
 def test_the_validator_catches_a_misspelled_field() -> None:
@@ -133,19 +140,20 @@ def test_the_container_runs_mitmllm_on_all_interfaces_with_the_mounted_config() 
     volumes = {v["name"]: v for v in pod()["volumes"]}
     (name,) = [n for n, m in mounts.items() if m["mountPath"] == config_dir]
     assert mounts[name]["readOnly"] is True
-    secret, _ = config_secret()
-    assert volumes[name]["secret"]["secretName"] == secret["metadata"]["name"]
+    config, _ = config_map()
+    assert volumes[name]["configMap"]["name"] == config["metadata"]["name"]
     assert config_name == "config.yaml"
 
 
 def test_the_config_has_a_token_and_every_provider_a_key_variable(null_keyring: None) -> None:
-    _, text = config_secret()
-    config = parse_text(text)  # mitmllm's own parser: the file would load
-    assert config.listen.token
+    _, text = config_map()
+    environ = environment()
     assert not ListenConfig(host="0.0.0.0").is_loopback  # so the token is required
-    (keys,) = [d for d in documents() if d["kind"] == "Secret"
-               and d["metadata"]["name"] == container()["envFrom"][0]["secretRef"]["name"]]
-    environ = keys["stringData"]
+    # mitmllm's own parser, with the container's environment: the file would load, token
+    # and all (and without the environment it would not: the token is only there)
+    config = parse_config(yaml.safe_load(text), environ=environ)
+    assert config.listen.token == environ["MITMLLM_LISTEN_TOKEN"]
+    assert parse_config(yaml.safe_load(text), environ={}).listen.token is None
     secrets = Secrets(environ=environ)
     assert config.providers
     for provider in config.providers:
@@ -157,11 +165,9 @@ def test_the_config_has_a_token_and_every_provider_a_key_variable(null_keyring: 
 
 
 def test_no_secret_outside_a_secret() -> None:
-    _, text = config_secret()
-    token = parse_text(text).listen.token
-    assert token is not None
-    values = {token} | {v for d in documents() if d["kind"] == "Secret"
-                        for k, v in d.get("stringData", {}).items() if k != "config.yaml"}
+    values = {v for d in documents() if d["kind"] == "Secret"
+              for v in d.get("stringData", {}).values()}
+    assert environment()["MITMLLM_LISTEN_TOKEN"] in values
     for doc in documents():
         if doc["kind"] == "Secret":
             continue
@@ -169,7 +175,10 @@ def test_no_secret_outside_a_secret() -> None:
         for value in values:
             assert value not in dumped, (doc["kind"], doc["metadata"]["name"])
         if doc["kind"] == "ConfigMap":
-            assert not re.search(r"(?i)token|api.?key|secret", dumped), doc["metadata"]
+            # no setting that holds a secret: a token, a key, a header value
+            for text in doc["data"].values():
+                assert not re.search(r"(?im)^\s*(token|api_?key|headers)\s*:", text), \
+                    doc["metadata"]
 
 
 def test_the_pod_runs_as_the_image_user_with_a_read_only_root() -> None:

@@ -48,3 +48,17 @@ def test_stock_mitmdump_on_every_interface_needs_the_token(tmp_path: Path) -> No
         timeout=30)
     assert done.returncode != 0
     assert "needs listen.token" in done.stdout + done.stderr
+
+
+def test_the_token_from_the_environment_guards_every_interface(tmp_path: Path) -> None:
+    """As deploy/k8s/ runs it: the config file without a token, MITMLLM_LISTEN_TOKEN from a
+    Secret, `--host 0.0.0.0`."""
+    config = "providers: []\nlocal: {enabled: false}\n"
+    with MitmllmProcess(tmp_path, config, args=("--host", "0.0.0.0"),
+                        env={"MITMLLM_LISTEN_TOKEN": "env-t0k3n"}) as proxy:
+        assert httpx.get(proxy.url + "/v1/models").status_code == 401
+        assert httpx.get(proxy.url + "/v1/models",
+                         headers={"authorization": "Bearer env-t0k3n"}).status_code == 200
+        assert httpx.get(proxy.url + "/ready").status_code == 200
+    assert "env-t0k3n" not in proxy.log()
+    assert "env-t0k3n" not in proxy.config.read_text()
