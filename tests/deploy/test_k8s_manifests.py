@@ -22,8 +22,8 @@ from kubernetes_validate.utils import latest_version
 
 from mitmllm.addons.drain import DRAIN_SECONDS
 from mitmllm.config.model import ListenConfig
-from mitmllm.config.secrets import Secrets
 from mitmllm.config.schema import parse_config
+from mitmllm.config.secrets import Secrets
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 K8S = DEPLOY / "k8s"
