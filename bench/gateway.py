@@ -166,6 +166,25 @@ async def load(target: Target, stream: bool, seconds: float, concurrency: int) -
         cpu_ms=cpu / len(latencies) * 1000 if target.process else None, count=len(latencies))
 
 
+async def load_count(target: Target, count: int, concurrency: int) -> None:
+    """`count` streams read to their end, `concurrency` at a time (bench/memory.py)."""
+    body = {"model": target.model, "stream": True,
+            "messages": [{"role": "user", "content": "hi"}]}
+    left = count
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector, headers=target.headers) as session:
+        async def worker() -> None:
+            nonlocal left
+            while left > 0:
+                left -= 1
+                async with session.post(target.url, json=body) as answer:
+                    data = await answer.read()
+                    if answer.status != 200 or b"[DONE]" not in data:
+                        raise RuntimeError(f"{target.name}: {answer.status} {data[-200:]!r}")
+
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+
+
 def mitmllm_config(workdir: Path, upstream: int) -> Path:
     config = workdir / "config.yaml"
     config.write_text(f"""\
