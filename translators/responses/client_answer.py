@@ -51,6 +51,7 @@ from ..usage import chat_usage_to_responses
 from .objects import (
     ItemKind,
     call_item,
+    echoed_settings,
     failed_events,
     item_id,
     message_item,
@@ -129,6 +130,7 @@ class ChatToResponsesStream(StreamTranslator):
     _usage: dict[str, Any] | None = field(default=None, init=False)
     _names: ToolNames = field(default_factory=ToolNames, init=False)
     _reasoning_text_seen: bool = field(default=False, init=False)
+    _settings: dict[str, Any] | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         self._names = ToolNames.of_request(self.request)
@@ -385,8 +387,11 @@ class ChatToResponsesStream(StreamTranslator):
         self.closed = True
 
     def _response(self, status: str, output: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
+        if self._settings is None:
+            self._settings = echoed_settings(self.request)
         return response_object(self.request, response_id=self.id, created_at=self.created_at,
-                               model=self._model, status=status, output=output, **extra)
+                               model=self._model, status=status, output=output,
+                               settings=self._settings, **extra)
 
     def _emit(self, event_type: str, **fields: Any) -> None:
         payload = {"type": event_type, "sequence_number": self._seq, **fields}

@@ -44,12 +44,25 @@ def item_id(kind: ItemKind, response_id: str, index: int) -> str:
     return f"{_ITEM_PREFIX[kind]}_{response_id.removeprefix('resp_')}_{index}"
 
 
+def echoed_settings(request: dict[str, Any]) -> dict[str, Any]:
+    """The request's settings as a Response reports them (a copy: the request is untouched).
+    A stream's three Responses (created, in progress, final) share one, made once: they
+    are written out as soon as they are made."""
+    settings = {name: _echo(name, copy.deepcopy(value if (value := request.get(name))
+                                                is not None else default))
+                for name, default in _ECHOED.items()}
+    settings.update(copy.deepcopy(_NOT_FORWARDED))
+    return settings
+
+
 def response_object(request: dict[str, Any], *, response_id: str, created_at: int, model: str,
                     status: str, output: list[dict[str, Any]],
                     usage: dict[str, Any] | None = None, incomplete_reason: str | None = None,
                     error: dict[str, Any] | None = None,
-                    completed_at: int | None = None) -> dict[str, Any]:
-    """A full `Response` object: the fields of this answer, then the request's settings."""
+                    completed_at: int | None = None,
+                    settings: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A full `Response` object: the fields of this answer, then the request's settings
+    (`settings`, when `echoed_settings(request)` was made already)."""
     body: dict[str, Any] = {
         "id": response_id,
         "object": "response",
@@ -63,10 +76,7 @@ def response_object(request: dict[str, Any], *, response_id: str, created_at: in
         "completed_at": completed_at,
         "previous_response_id": None,
     }
-    for name, default in _ECHOED.items():
-        value = request.get(name)
-        body[name] = _echo(name, copy.deepcopy(value if value is not None else default))
-    body.update(copy.deepcopy(_NOT_FORWARDED))
+    body.update(echoed_settings(request) if settings is None else settings)
     return body
 
 
