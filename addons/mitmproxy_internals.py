@@ -47,7 +47,7 @@ from dataclasses import dataclass, is_dataclass, replace
 from types import SimpleNamespace
 from typing import Any, cast
 
-from mitmproxy import addonmanager, connection, exceptions, hooks, http, options
+from mitmproxy import addonmanager, connection, exceptions, hooks, http, options, optmanager
 from mitmproxy.addons import termlog
 from mitmproxy.connection import ConnectionState
 from mitmproxy.master import Master
@@ -541,7 +541,9 @@ _addon_log = logging.getLogger(addonmanager.__name__)
 class HeadlessMaster(Master):
     """`Master` with `HookTableAddonManager`; without mitmproxy's debug-only type checks
     of every request and answer it makes (`MessageData.__post_init__`, 5 % of the CPU per
-    request; `python -O` leaves them out too); and without the deprecated `add_log` hook,
+    request; `python -O` leaves them out too); reading an option whose value is immutable
+    (a bool, number, string or None) without deep-copying it twice (mitmproxy's stream
+    code reads one per chunk; the value is the same); and without the deprecated `add_log` hook,
     which mitmproxy triggers on every addon for every log record (no addon of `run` has
     it; it cost more than writing the line). For `mitmllm run`, which has no scripts and
     no console; `mitmllm web` keeps mitmweb's own master."""
@@ -555,6 +557,7 @@ class HeadlessMaster(Master):
         self._termlog_addon = termlog.TermLog()
         self.addons.add(self._termlog_addon)
         _skip_debug_type_checks()
+        _read_immutable_options_uncopied()
 
 
 def _skip_debug_type_checks() -> None:
@@ -566,6 +569,23 @@ def _skip_debug_type_checks() -> None:
 
 def _no_type_check(self: Any) -> None:
     return None
+
+
+_IMMUTABLE = frozenset({bool, int, float, str, bytes, type(None)})
+
+
+def _read_immutable_options_uncopied() -> None:
+    copying = optmanager._Option.current
+    if getattr(copying, "mitmllm", False):
+        return
+
+    def current(option: Any) -> Any:
+        value = option._default if option.value is optmanager.unset else option.value
+        # a deep copy of an immutable value is the value itself
+        return value if type(value) in _IMMUTABLE else copying(option)
+
+    current.mitmllm = True  # type: ignore[attr-defined]
+    optmanager._Option.current = current  # type: ignore[method-assign,assignment]
 
 
 @dataclass(frozen=True, slots=True)
@@ -662,6 +682,10 @@ NEEDS: tuple[Need, ...] = (
     Need(hooks.Hook, "args", SLOW_HOOKS, ()),
     Need(Master, "__init__", SLOW_HOOKS, ("opts", "event_loop", "with_termlog")),
     Need(Master, "_termlog_addon", "`mitmllm run` would print no log"),
+    Need(optmanager._Option, "current", SLOW_HOOKS, ()),
+    Need(optmanager._Option, "__init__", SLOW_HOOKS, ("name", "typespec", "default", "help",
+                                                      "choices")),
+    Need(optmanager, "unset", SLOW_HOOKS),
 )
 
 
@@ -724,6 +748,10 @@ def _instance_problems() -> list[str]:
         return [f"mitmproxy {VERSION} cannot make an HttpLayer and HttpStream as mitmllm "
                 f"does ({exc!r}): {NO_LAYER}"]
     problems = []
+    option = optmanager._Option("o", bool, True, "", None)
+    if getattr(option, "_default", None) is not True or option.value is not optmanager.unset:
+        problems.append(f"mitmproxy {VERSION} no longer keeps an option's `_default` and "
+                        f"`value`: {SLOW_HOOKS}")
     manager = addonmanager.AddonManager(SimpleNamespace(options=options.Options()))
     if not isinstance(getattr(manager, "chain", None), list):
         problems.append(f"mitmproxy {VERSION} no longer keeps AddonManager.chain as a list: "

@@ -120,3 +120,15 @@ async def test_the_headless_master_uses_the_table_and_still_logs() -> None:
     assert master.addons.get("termlog") is not None
     # no deprecated `add_log` hook run on every addon for every log record
     assert master._legacy_log_events not in logging.getLogger().handlers
+
+
+async def test_options_read_the_same_under_the_headless_master() -> None:
+    opts = options.Options()
+    HeadlessMaster(opts)
+    assert opts.ssl_insecure is False  # a default, immutable: read as it is
+    opts.update(listen_port=1234, listen_host="127.0.0.1")
+    assert (opts.listen_port, opts.listen_host) == (1234, "127.0.0.1")
+    # a mutable value is still a copy: changing what was read changes no option
+    opts.update(mode=["reverse:http://a.invalid@1"])
+    opts.mode.append("regular")
+    assert opts.mode == ["reverse:http://a.invalid@1"]
