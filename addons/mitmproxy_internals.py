@@ -579,13 +579,13 @@ def _read_immutable_options_uncopied() -> None:
     if getattr(copying, "mitmllm", False):
         return
 
-    def current(option: Any) -> Any:
-        value = option._default if option.value is optmanager.unset else option.value
+    def current(self: Any) -> Any:  # named as the method it replaces
+        value = self._default if self.value is optmanager.unset else self.value
         # a deep copy of an immutable value is the value itself
-        return value if type(value) in _IMMUTABLE else copying(option)
+        return value if type(value) in _IMMUTABLE else copying(self)
 
     current.mitmllm = True  # type: ignore[attr-defined]
-    optmanager._Option.current = current  # type: ignore[method-assign,assignment]
+    optmanager._Option.current = current  # type: ignore[method-assign]
 
 
 @dataclass(frozen=True, slots=True)
