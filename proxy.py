@@ -104,6 +104,10 @@ def _configure_logging(verbose: bool = True) -> None:
     logging.getLogger().setLevel(logging.DEBUG if verbose else logging.INFO)
     if not verbose:
         logging.getLogger("mitmproxy.proxy.server").setLevel(logging.WARNING)
+        # What a record collects that no mitmproxy formatter prints (the logging HOWTO's
+        # "Optimization" section): the caller's file and line, thread, process.
+        logging._srcfile = None
+        logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     for name in ("tornado", "asyncio", "hpack", "aiohttp.access"):
         logging.getLogger(name).setLevel(logging.WARNING)
 
