@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,44 +29,24 @@ import yaml
 from support.fake_provider import FakeProvider, ProviderThread
 from support.keyrings import SECRET_SERVICE_ENV, forget, pinned_keyring, unique_name
 from support.proxy import MitmllmProcess
+from support.requirements import CHROMIUM, missing, need_browser
 
 pytestmark = [pytest.mark.e2e, pytest.mark.keyring]
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SECRET_SERVICE = "keyring.backends.SecretService.Keyring"
 SERVICE = "mitmllm"  # the keychain service the proxy stores provider keys under
 WAIT = 10_000  # ms: connecting to a loopback fake takes a fraction of this
 
 
-def need_browser() -> Any:
-    """Playwright's sync API, or a skip (a failure in CI, which installs both)."""
-    missing = []
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        missing.append("the playwright package (pip install playwright)")
-    if not Path(CHROMIUM).exists():
-        missing.append("Chromium (apt install chromium)")
-    if missing:
-        skip_or_fail("the Providers page test needs " + " and ".join(missing))
-    return sync_playwright
-
-
 def need_secret_service() -> Any:
     """The real Secret Service backend `./dev test` runs, for this process and the proxy's."""
     if os.environ.get(SECRET_SERVICE_ENV) != "1":
-        skip_or_fail("the Providers page test needs a real keychain: run it with ./dev test, "
+        missing("the Providers page test needs a real keychain: run it with ./dev test, "
                      "which starts a private gnome-keyring Secret Service (apt install "
                      "gnome-keyring dbus)")
     import keyring.backends.SecretService
 
     return keyring.backends.SecretService.Keyring()
-
-
-def skip_or_fail(message: str) -> None:
-    if os.environ.get("CI"):
-        pytest.fail(message)
-    pytest.skip(message)
 
 
 @pytest.fixture
@@ -80,7 +59,7 @@ def fakes() -> Iterator[tuple[FakeProvider, FakeProvider]]:
 
 def test_providers_page_add_edit_toggle_test_delete(
         tmp_path: Path, fakes: tuple[FakeProvider, FakeProvider]) -> None:
-    sync_playwright = need_browser()
+    sync_playwright = need_browser("the Providers page test")
     backend = need_secret_service()
     from playwright.sync_api import expect
 

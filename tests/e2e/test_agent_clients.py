@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 from support.agent_recorder import FINAL_TEXT, PLAIN_TEXT, TOOL_COMMAND, AgentRecorder
 from support.proxy import MitmllmProcess
+from support.requirements import missing
 
 pytestmark = pytest.mark.e2e
 
@@ -35,10 +36,7 @@ AGENT_TIMEOUT = 120
 def agent(name: str) -> Path:
     path = BIN / name
     if not path.exists():
-        message = f"{name} is not installed in {BIN} (./dev test installs it with npm)"
-        if os.environ.get("CI"):
-            pytest.fail(message)  # CI installs them: a missing CLI there is a failure
-        pytest.skip(message)
+        missing(f"{name} is not installed in {BIN} (./dev test installs it with npm)")
     return path
 
 

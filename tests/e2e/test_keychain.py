@@ -22,6 +22,9 @@ from support.proxy import MitmllmProcess, isolated_env
 pytestmark = [pytest.mark.e2e, pytest.mark.keyring]
 
 if not os.environ.get("MITMLLM_TEST_SECRET_SERVICE"):
+    if os.environ.get("CI"):
+        pytest.fail("CI runs the keychain tests under ./dev test's Secret Service, which "
+                    "did not start (support/requirements.py)")
     pytest.skip("needs the private Secret Service of ./dev test (gnome-keyring and dbus)",
                 allow_module_level=True)
 

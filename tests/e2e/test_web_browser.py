@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,31 +19,14 @@ import pytest
 from openai import OpenAI
 from support.fake_provider import FakeProvider, ProviderThread, Sse, sse_lines
 from support.proxy import MitmllmProcess, free_port
+from support.requirements import CHROMIUM, need_browser
 
 pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
 KEY = "sk-ant-browser-8080"
 CLIENT_KEY = "sk-client-browser-9090"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 LABEL = "claudeish · claude-x · openai → anthropic"
-
-
-def need_browser() -> Any:
-    """Playwright's sync API, or a skip (a failure in CI, which installs both)."""
-    missing = []
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        missing.append("the playwright package (pip install playwright)")
-    if not Path(CHROMIUM).exists():
-        missing.append("Chromium (apt install chromium)")
-    if missing:
-        message = "the browser test needs " + " and ".join(missing)
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    return sync_playwright
 
 
 def vector(name: str) -> dict[str, Any]:
@@ -59,7 +41,7 @@ def provider() -> Iterator[FakeProvider]:
 
 
 def test_a_translated_stream_read_in_chromium(tmp_path: Path, provider: FakeProvider) -> None:
-    sync_playwright = need_browser()
+    sync_playwright = need_browser("the browser test")
     config = (f"providers:\n  - {{name: claudeish, preset: custom, format: anthropic, "
               f"auth: api_key, host: 127.0.0.1, protocol: http, port: {provider.port}}}\n"
               "local: {enabled: false}\n")

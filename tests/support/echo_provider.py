@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
 from typing import Any
 
 from aiohttp import web
+
+from .server_thread import ServerThread
 
 PIECES = 5
 SLOW_DELAY = 0.3
@@ -110,24 +111,8 @@ class EchoProvider:
         return response
 
 
-class EchoProviderThread:
+class EchoProviderThread(ServerThread[EchoProvider]):
     """An EchoProvider serving from its own event loop in a thread."""
 
     def __init__(self, delay: float = 0.05):
-        self.provider = EchoProvider(delay)
-        self.loop = asyncio.new_event_loop()
-        self._thread: threading.Thread | None = None
-
-    def __enter__(self) -> EchoProvider:
-        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True,
-                                        name="echo provider")
-        self._thread.start()
-        asyncio.run_coroutine_threadsafe(self.provider.start(), self.loop).result(10)
-        return self.provider
-
-    def __exit__(self, *exc: object) -> None:
-        asyncio.run_coroutine_threadsafe(self.provider.stop(), self.loop).result(10)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        if self._thread is not None:
-            self._thread.join(10)
-        self.loop.close()
+        super().__init__(EchoProvider(delay), "echo provider")

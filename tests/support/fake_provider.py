@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
 import time
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
@@ -24,6 +23,8 @@ from typing import Any
 
 from aiohttp import web
 from multidict import CIMultiDict
+
+from .server_thread import ServerThread
 
 
 @dataclass
@@ -170,26 +171,13 @@ class FakeProvider:
         return response
 
 
-class ProviderThread:
+class ProviderThread(ServerThread[FakeProvider]):
     """A FakeProvider serving from its own event loop in a thread, so tests can use the
     synchronous SDK clients. Use as a context manager; `.url` is its origin."""
 
     def __init__(self, base_path: str = "/v1", fmt: str = "openai"):
-        self.provider = FakeProvider(base_path, fmt)
-        self.loop = asyncio.new_event_loop()
-        self._thread: threading.Thread | None = None
-        self.url = ""
+        super().__init__(FakeProvider(base_path, fmt), "fake provider")
 
-    def __enter__(self) -> FakeProvider:
-        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True,
-                                        name="fake provider")
-        self._thread.start()
-        self.url = asyncio.run_coroutine_threadsafe(self.provider.start(), self.loop).result(10)
-        return self.provider
-
-    def __exit__(self, *exc: object) -> None:
-        asyncio.run_coroutine_threadsafe(self.provider.stop(), self.loop).result(10)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        if self._thread is not None:
-            self._thread.join(10)
-        self.loop.close()
+    @property
+    def url(self) -> str:
+        return str(self.started or "")

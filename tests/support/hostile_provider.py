@@ -20,13 +20,13 @@ from __future__ import annotations
 import asyncio
 import socket
 import struct
-import threading
 import time
 from collections import defaultdict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .proxy import free_port
+from .server_thread import ServerThread
 
 
 @dataclass(frozen=True)
@@ -210,28 +210,12 @@ async def _read_request(reader: asyncio.StreamReader) -> Request | None:
     return Request(method, path.split("?", 1)[0], headers, body)
 
 
-class HostileThread:
+class HostileThread(ServerThread[HostileProvider]):
     """A HostileProvider serving from its own event loop in a thread. Use as a context
     manager; it gives the provider, whose `port` is set."""
 
     def __init__(self) -> None:
-        self.provider = HostileProvider()
-        self.loop = asyncio.new_event_loop()
-        self._thread: threading.Thread | None = None
-
-    def __enter__(self) -> HostileProvider:
-        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True,
-                                        name="hostile provider")
-        self._thread.start()
-        asyncio.run_coroutine_threadsafe(self.provider.start(), self.loop).result(10)
-        return self.provider
-
-    def __exit__(self, *exc: object) -> None:
-        asyncio.run_coroutine_threadsafe(self.provider.stop(), self.loop).result(10)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        if self._thread is not None:
-            self._thread.join(10)
-        self.loop.close()
+        super().__init__(HostileProvider(), "hostile provider")
 
 
 def wait_until(check: Callable[[], object], timeout: float, step: float = 0.02) -> bool:

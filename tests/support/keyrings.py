@@ -20,6 +20,8 @@ import keyring.errors
 import pytest
 from keyring.backend import KeyringBackend
 
+from .requirements import missing
+
 SECRET_SERVICE_ENV = "MITMLLM_TEST_SECRET_SERVICE"
 SKIP_REASON = "needs a Secret Service: run ./dev test with gnome-keyring and dbus installed"
 FAIL_BACKEND = "keyring.backends.fail.Keyring"
@@ -30,9 +32,7 @@ def require_secret_service() -> KeyringBackend:
     """The real default backend, or skip the test when no private Secret Service runs (a
     failure on CI, which installs one: .ci/run)."""
     if os.environ.get(SECRET_SERVICE_ENV) != "1":
-        if os.environ.get("CI"):
-            pytest.fail(SKIP_REASON)
-        pytest.skip(SKIP_REASON)
+        missing(SKIP_REASON)
     backend = keyring.get_keyring()
     if isinstance(backend, keyring.backends.fail.Keyring | keyring.backends.null.Keyring):
         pytest.fail(f"{SECRET_SERVICE_ENV}=1 but keyring chose {backend!r}: the Secret Service "
