@@ -110,6 +110,7 @@ from mitmproxy import io as flow_io
 from mitmproxy.net import encoding
 from support.fake_provider import FakeProvider, Hang, Json, ProviderThread, Sse, sse_lines
 from support.proxy import MitmllmProcess, free_port, isolated_env
+from support.requirements import missing
 
 pytestmark = [pytest.mark.e2e, pytest.mark.keyring]
 
@@ -953,10 +954,7 @@ def collect_files(session: Session) -> None:
 @pytest.fixture(scope="module")
 def session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Session]:
     if os.environ.get("MITMLLM_TEST_SECRET_SERVICE") != "1":
-        reason = "needs the private Secret Service of ./dev test (gnome-keyring and dbus)"
-        if os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip(reason)
+        missing("needs the private Secret Service of ./dev test (gnome-keyring and dbus)")
     previous = keyring.get_keyring()
     keyring.set_keyring(keyring.backends.SecretService.Keyring())
     session = Session(tmp_path_factory.mktemp("hygiene"))
