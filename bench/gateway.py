@@ -26,6 +26,7 @@ import argparse
 import asyncio
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -63,23 +64,26 @@ def wait_ready(url: str, timeout: float = 30) -> None:
 
 
 def start(args: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    # Its own process group: `stop` reaches what it starts too (npx's node, the workers).
     return subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            env={**os.environ, **(env or {})})
+                            env={**os.environ, **(env or {})}, start_new_session=True)
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:
-    process.send_signal(signal.SIGTERM)
     try:
+        os.killpg(process.pid, signal.SIGTERM)
         process.wait(15)
+    except ProcessLookupError:
+        return
     except subprocess.TimeoutExpired:
-        process.kill()
+        os.killpg(process.pid, signal.SIGKILL)
 
 
 def family(pid: int) -> list[int]:
-    """The process and its children (the workers of a supervisor)."""
+    """The process and all its descendants (the workers of a supervisor, npx's node)."""
     found = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True,
                            text=True, check=False).stdout.split()
-    return [pid, *(int(p) for p in found)]
+    return [pid, *(p for child in found for p in family(int(child)))]
 
 
 def cpu_seconds(pids: list[int]) -> float:
@@ -251,8 +255,16 @@ def main() -> None:
             for target in targets:
                 if concurrency == 64 and "passthrough" in target.name:
                     continue
-                asyncio.run(load(target, stream, 0.5, concurrency))  # warm up
-                result = asyncio.run(load(target, stream, seconds, concurrency))
+                try:
+                    asyncio.run(load(target, stream, 0.5, concurrency))  # warm up
+                    result = asyncio.run(load(target, stream, seconds, concurrency))
+                except RuntimeError as exc:
+                    if target.name not in PEERS:
+                        raise
+                    # A peer failing one workload (Portkey 1.15 under Node 20 answers every
+                    # stream 500, "TypeError: immutable") still gives the others.
+                    print(f"  {target.name:28} failed: {str(exc)[:80]}", flush=True)
+                    continue
                 results[(target.name, workload, concurrency)] = result
                 first = f"{result.first_event:9.2f}" if result.first_event else " " * 9
                 cpu = f"{result.cpu_ms:7.2f}" if result.cpu_ms is not None else " " * 7
@@ -296,14 +308,26 @@ def report_targets(results: dict[tuple[str, str, int], Result], workers: int) ->
          get(f"workers={workers} translated", streams, 64).rate
          / get("floor", streams, 64).rate, ">= 2.0x floor", -2.0),
     ]
+    # "ahead of Portkey's single process on both" (issue 13, item 3), where it ran
+    if ("portkey", whole, 16) in results:
+        rows.append((f"workers={workers} whole req/s vs Portkey (c16)",
+                     get(f"workers={workers} passthrough", whole, 16).rate
+                     / get("portkey", whole, 16).rate, ">= 1.0x Portkey", -1.0))
+    if ("portkey", streams, 64) in results:
+        rows.append((f"workers={workers} translated streams/s vs Portkey's passthrough (c64)",
+                     get(f"workers={workers} translated", streams, 64).rate
+                     / get("portkey", streams, 64).rate, ">= 1.0x Portkey", -1.0))
     print("\ntargets (ratios against the floor in this run)")
     for label, value, goal, limit in rows:
         met = value <= limit if limit > 0 else value >= -limit
-        print(f"  {label:40} {value:6.2f}   {goal:22} {'met' if met else 'MISSED'}")
+        print(f"  {label:58} {value:6.2f}   {goal:22} {'met' if met else 'MISSED'}")
     extra = (get("passthrough", streams, 1).first_event or 0) - (
         get("floor", streams, 1).first_event or 0)
-    print(f"  {'first event at c1, over the floor':40} {extra:+6.2f} ms "
+    print(f"  {'first event at c1, over the floor':58} {extra:+6.2f} ms "
           f"{'<= +0.5 ms':22} {'met' if extra <= 0.5 else 'MISSED'}")
+
+
+PEERS = ("litellm", "portkey")  # optional; only these may fail a workload
 
 
 def ratio(value: float | None, base: float | None) -> float:
@@ -321,13 +345,18 @@ def optional_peers(args: argparse.Namespace, workdir: Path, upstream: int,
                 "model": "openai/m", "api_base": f"http://127.0.0.1:{upstream}/v1",
                 "api_key": "x"}}]}))
         port = free_port()
+        # Current LiteLLM refuses to start without a master key; clients send it.
+        master_key = "sk-bench-" + secrets.token_hex(16)
         process = start(["litellm", "--config", str(config), "--port", str(port),
-                         "--num_workers", "1"])
+                         "--num_workers", "1"], {"LITELLM_MASTER_KEY": master_key})
         processes.append(process)
-        peers.append(Target("litellm", port, "m", process, "/health/liveliness"))
+        peers.append(Target("litellm", port, "m", process, "/health/liveliness",
+                            headers={"authorization": f"Bearer {master_key}"}))
     if args.portkey and shutil.which("npx"):
         port = free_port()
-        process = start(["npx", "--yes", "@portkey-ai/gateway", "--port", str(port)])
+        # Portkey reads `--port=N` (not `--port N`); `--headless` leaves out its log UI.
+        process = start(["npx", "--yes", "@portkey-ai/gateway", f"--port={port}",
+                         "--headless"], {"NODE_ENV": "production"})
         processes.append(process)
         peers.append(Target("portkey", port, "m", process, "/", headers={
             "x-portkey-provider": "openai", "authorization": "Bearer x",
