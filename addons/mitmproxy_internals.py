@@ -543,9 +543,9 @@ class HeadlessMaster(Master):
     of every request and answer it makes (`MessageData.__post_init__`, 5 % of the CPU per
     request; `python -O` leaves them out too); reading an option whose value is immutable
     (a bool, number, string or None) without deep-copying it twice (mitmproxy's stream
-    code reads one per chunk; the value is the same); and without the deprecated `add_log` hook,
-    which mitmproxy triggers on every addon for every log record (no addon of `run` has
-    it; it cost more than writing the line). For `mitmllm run`, which has no scripts and
+    code reads one per chunk; the value is the same); and without the deprecated `add_log`
+    hook, which mitmproxy triggers on every addon for every log record (no addon of `run`
+    has it; it cost more than writing the line). For `mitmllm run`, which has no scripts and
     no console; `mitmllm web` keeps mitmweb's own master."""
 
     def __init__(self, opts: options.Options) -> None:
@@ -553,6 +553,7 @@ class HeadlessMaster(Master):
         legacy = getattr(self, "_legacy_log_events", None)  # per instance, if still there
         if legacy is not None:
             legacy.uninstall()
+        # The manager Master made (empty) goes; options hold only a weak reference to it.
         self.addons = HookTableAddonManager(self)
         self._termlog_addon = termlog.TermLog()
         self.addons.add(self._termlog_addon)
