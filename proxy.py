@@ -36,7 +36,11 @@ from mitmproxy.addons import core, errorcheck, next_layer, proxyserver, tlsconfi
 from mitmproxy.master import Master
 
 from .addons import pipeline
-from .addons.mitmproxy_internals import HeadlessMaster, listen_with_reuse_port
+from .addons.mitmproxy_internals import (
+    HeadlessMaster,
+    listen_with_reuse_port,
+    move_to_chain_end,
+)
 from .addons.state import Gateway
 from .cli.listen import ListenError, bind_problem
 from .config.secrets import Secrets
@@ -85,12 +89,9 @@ WRITERS = ("view", "save", "savehar", "replaysecrets")
 
 def _after_pipeline(master: Master, names: tuple[str, ...]) -> None:
     """Move the named addons to the end of the chain, after the pipeline (the chain runs a
-    hook in order; `add` appends, and an addon's options survive its removal)."""
-    for name in names:
-        addon = master.addons.get(name)
-        if addon is not None:
-            master.addons.remove(addon)
-            master.addons.add(addon)
+    hook in order). Reordered in place rather than removed and added again, which would
+    load them twice (and mitmweb's `save` would log "Over-riding existing option")."""
+    move_to_chain_end(master.addons, names)
 
 
 def _configure_logging(verbose: bool = True) -> None:

@@ -22,6 +22,7 @@ gateway's terms:
 - `HeadlessMaster`: the master of `mitmllm run`, whose addon manager dispatches a hook from
   a table of the addons that have it, and which leaves out the type checks mitmproxy runs
   on every request and answer it makes outside `python -O` (see there).
+- `move_to_chain_end`: addons reordered in the chain without loading them again.
 - `close_cancelled_connections`: a repair of mitmproxy's connection handler, which leaves a
   socket open when its task is cancelled at the wrong moment (see there).
 - `contract_problems()`: one sentence per entry of `NEEDS` (what all this relies on) that
@@ -559,6 +560,15 @@ class HeadlessMaster(Master):
         self.addons.add(self._termlog_addon)
         _skip_debug_type_checks()
         _read_immutable_options_uncopied()
+
+
+def move_to_chain_end(addons: addonmanager.AddonManager, names: tuple[str, ...]) -> None:
+    """The named addons (those present) last in the chain, in `names`' order, without
+    loading them again. A new list, as `remove` makes one: `HookTableAddonManager` sees the
+    change."""
+    moved = [addon for name in names if (addon := addons.get(name)) is not None]
+    ids = {id(addon) for addon in moved}
+    addons.chain = [addon for addon in addons.chain if id(addon) not in ids] + moved
 
 
 def _skip_debug_type_checks() -> None:

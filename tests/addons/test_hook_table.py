@@ -18,7 +18,11 @@ from mitmproxy.master import Master
 from mitmproxy.proxy.layers.http import HttpRequestHook
 from mitmproxy.test import tflow
 
-from mitmllm.addons.mitmproxy_internals import HeadlessMaster, HookTableAddonManager
+from mitmllm.addons.mitmproxy_internals import (
+    HeadlessMaster,
+    HookTableAddonManager,
+    move_to_chain_end,
+)
 
 MANAGERS = [addonmanager.AddonManager, HookTableAddonManager]
 
@@ -132,3 +136,25 @@ async def test_options_read_the_same_under_the_headless_master() -> None:
     opts.update(mode=["reverse:http://a.invalid@1"])
     opts.mode.append("regular")
     assert opts.mode == ["reverse:http://a.invalid@1"]
+
+
+@pytest.mark.parametrize("kind", MANAGERS)
+async def test_moving_addons_to_the_end_reorders_without_loading_again(
+        kind: type[addonmanager.AddonManager]) -> None:
+    calls: list[str] = []
+    loads: list[str] = []
+
+    class Loaded(Recorder):
+        def load(self, loader: Any) -> None:
+            loads.append(self.name)
+
+    addons = manager(kind)
+    first, second, third = Loaded("a", calls), Loaded("b", calls), Loaded("c", calls)
+    addons.add(first, second, third)
+    flow = tflow.tflow()
+    await addons.trigger_event(_request_hook(flow))  # a table is built for this order
+    move_to_chain_end(addons, ("a", "missing", "b"))
+    await addons.trigger_event(_request_hook(flow))
+    assert calls == ["a:/path", "b:/path", "c:/path", "c:/path", "a:/path", "b:/path"]
+    assert loads == ["a", "b", "c"]  # each loaded once
+    assert [addons.get(n) for n in ("a", "b", "c")] == [first, second, third]
